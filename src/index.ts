@@ -1,0 +1,19 @@
+export { IottlySDK } from './sdk';
+export { DisconnectedSDK, InvalidAgentVersion, TransportUnavailable, ValueError } from './errors';
+export { DEFAULT_SOCKET_PATH } from './options';
+export type { IottlySDKOptions, TransportChoice } from './options';
+export type {
+  AgentStatus,
+  AgentStatusCallback,
+  CallbackErrorInfo,
+  CommandCallback,
+  ConnectionStatus,
+  ConnectionStatusCallback,
+  DropInfo,
+  IottlySDKEvents,
+  ProtocolErrorInfo,
+  SDKStats,
+} from './types';
+export type { TransportKind } from './transport';
+export { defaultTransport, nativeAvailable, nativeLoadError } from './loader';
+export { SDK_VERSION } from './version';

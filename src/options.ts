@@ -1,0 +1,120 @@
+import type { AgentStatusCallback, ConnectionStatusCallback } from './types';
+
+export const DEFAULT_SOCKET_PATH = '/var/run/iottly.com-agent/sdk/iottly_sdk_socket';
+
+export type TransportChoice = 'auto' | 'js' | 'native';
+
+export interface IottlySDKOptions {
+  /** Path of the agent's Unix socket. */
+  socketPath?: string;
+  /** Messages kept while the agent is unreachable; the oldest is dropped past this. Default 10. */
+  maxBufferedMsgs?: number;
+  onAgentStatusChanged?: AgentStatusCallback;
+  onConnectionStatusChanged?: ConnectionStatusCallback;
+  /** 'auto' (default) uses the native addon when it loads, else the JS transport. */
+  transport?: TransportChoice;
+  /** Delay between connection attempts. Default 200. */
+  reconnectIntervalMs?: number;
+  /** How long to wait for sdkinit before treating the agent as older than 1.8.0. Default 1000. */
+  handshakeTimeoutMs?: number;
+  /** Largest inbound frame kept; longer lines are skipped. Default 1 MiB. */
+  maxFrameBytes?: number;
+  /** Bound on telemetry bytes queued but not yet written while linked. Default 4 MiB. */
+  maxQueueBytes?: number;
+  /** send() returns false once this many bytes are queued. Default 1 MiB. */
+  highWaterMark?: number;
+  /** How long stop() may spend writing what is queued. Default 5000. */
+  stopTimeoutMs?: number;
+
+  // The names the Python documentation uses.
+  socket_path?: string;
+  max_buffered_msgs?: number;
+  on_agent_status_changed?: AgentStatusCallback;
+  on_connection_status_changed?: ConnectionStatusCallback;
+}
+
+export interface ResolvedOptions {
+  socketPath: string;
+  maxBufferedMsgs: number;
+  onAgentStatusChanged: AgentStatusCallback | null;
+  onConnectionStatusChanged: ConnectionStatusCallback | null;
+  transport: TransportChoice;
+  reconnectIntervalMs: number;
+  handshakeTimeoutMs: number;
+  maxFrameBytes: number;
+  maxQueueBytes: number;
+  highWaterMark: number;
+  stopTimeoutMs: number;
+}
+
+const MiB = 1024 * 1024;
+
+export function resolveOptions(input: IottlySDKOptions | string | undefined | null): ResolvedOptions {
+  if (typeof input === 'string') input = { socketPath: input };
+  if (input === undefined || input === null) input = {};
+  if (typeof input !== 'object') throw new TypeError('options must be an object or a socket path string');
+
+  const pick = <T>(camel: keyof IottlySDKOptions, snake: keyof IottlySDKOptions | null): T | undefined => {
+    const a = input![camel];
+    const b = snake ? input![snake] : undefined;
+    if (a !== undefined && b !== undefined && a !== b) {
+      throw new TypeError(`options.${camel} and options.${snake} are aliases; give only one`);
+    }
+    return (a ?? b) as T | undefined;
+  };
+
+  const socketPath = pick<string>('socketPath', 'socket_path') ?? DEFAULT_SOCKET_PATH;
+  if (typeof socketPath !== 'string' || socketPath.length === 0) {
+    throw new TypeError('options.socketPath must be a non-empty string');
+  }
+  const transport = input.transport ?? 'auto';
+  if (transport !== 'auto' && transport !== 'js' && transport !== 'native') {
+    throw new TypeError(`options.transport must be 'auto', 'js' or 'native', got ${describe(transport)}`);
+  }
+  const resolved: ResolvedOptions = {
+    socketPath,
+    maxBufferedMsgs: integer('maxBufferedMsgs', pick('maxBufferedMsgs', 'max_buffered_msgs'), 10, 0),
+    onAgentStatusChanged: callback('onAgentStatusChanged', pick('onAgentStatusChanged', 'on_agent_status_changed')),
+    onConnectionStatusChanged: callback(
+      'onConnectionStatusChanged',
+      pick('onConnectionStatusChanged', 'on_connection_status_changed'),
+    ),
+    transport,
+    reconnectIntervalMs: integer('reconnectIntervalMs', input.reconnectIntervalMs, 200, 1),
+    handshakeTimeoutMs: integer('handshakeTimeoutMs', input.handshakeTimeoutMs, 1000, 0),
+    maxFrameBytes: integer('maxFrameBytes', input.maxFrameBytes, MiB, 16),
+    maxQueueBytes: integer('maxQueueBytes', input.maxQueueBytes, 4 * MiB, 1024),
+    highWaterMark: integer('highWaterMark', input.highWaterMark, MiB, 1),
+    stopTimeoutMs: integer('stopTimeoutMs', input.stopTimeoutMs, 5000, 0),
+  };
+  if (input.maxQueueBytes === undefined && resolved.highWaterMark > resolved.maxQueueBytes) {
+    resolved.maxQueueBytes = resolved.highWaterMark;
+  }
+  if (resolved.highWaterMark > resolved.maxQueueBytes) {
+    throw new RangeError('options.highWaterMark must not exceed options.maxQueueBytes');
+  }
+  return resolved;
+}
+
+function integer(name: string, value: unknown, fallback: number, min: number): number {
+  if (value === undefined) return fallback;
+  if (typeof value !== 'number') throw new TypeError(`options.${name} must be a number, got ${describe(value)}`);
+  if (!Number.isSafeInteger(value) || value < min) {
+    throw new RangeError(`options.${name} must be an integer >= ${min}, got ${value}`);
+  }
+  return value;
+}
+
+function callback<T>(name: string, value: unknown): T | null {
+  if (value === undefined || value === null) return null;
+  if (typeof value !== 'function') throw new TypeError(`options.${name} must be a function, got ${describe(value)}`);
+  return value as T;
+}
+
+export function describe(value: unknown): string {
+  if (value === null) return 'null';
+  if (Array.isArray(value)) return 'an array';
+  if (typeof value === 'object') return `an object (${Object.prototype.toString.call(value).slice(8, -1)})`;
+  if (typeof value === 'string') return `a string (${JSON.stringify(value.length > 40 ? value.slice(0, 40) + '…' : value)})`;
+  return `${typeof value} (${String(value)})`;
+}

@@ -1,0 +1,360 @@
+import { EventEmitter } from 'node:events';
+import { FrameEncoder, decodeFrame, isPlainObject, versionAtLeast } from './codec';
+import { DisconnectedSDK, InvalidAgentVersion } from './errors';
+import { createTransport } from './loader';
+import { type IottlySDKOptions, type ResolvedOptions, type TransportChoice, describe, resolveOptions } from './options';
+import type { DropReason, Transport, TransportEvents, TransportKind } from './transport';
+import type { AgentStatus, CommandCallback, ConnectionStatus, IottlySDKEvents, SDKStats } from './types';
+import { SDK_VERSION } from './version';
+
+const CALL_MIN_AGENT: [number, number, number] = [1, 8, 0];
+const DROP_EVENT_INTERVAL_MS = 1000;
+
+/** The application's side of the iottly agent's SDK socket. */
+export class IottlySDK extends EventEmitter<IottlySDKEvents> {
+  readonly name: string;
+  private readonly options: ResolvedOptions;
+  private readonly encoder: FrameEncoder;
+  private readonly transportImpl: Transport;
+  private readonly subscriptions = new Map<string, CommandCallback>();
+
+  private version: string | null = null;
+  private startedFired = false;
+  private handshakeTimer: NodeJS.Timeout | null = null;
+  private running = false;
+  private stopPromise: Promise<void> | null = null;
+
+  private accepted = 0;
+  private framesReceived = 0;
+  private framesSkipped = 0;
+  private framesIgnored = 0;
+  private commandsDispatched = 0;
+  private commandsUnhandled = 0;
+  private callbackErrors = 0;
+  private lastConnectError = '';
+  private pendingDrops: Partial<Record<DropReason, number>> = {};
+  private totalDrops = 0;
+  private dropTimer: NodeJS.Timeout | null = null;
+  private lastDropEvent = 0;
+
+  constructor(name: string, options?: IottlySDKOptions | string) {
+    super();
+    if (typeof name !== 'string' || name.length === 0) {
+      throw new TypeError(`name must be a non-empty string, got ${describe(name)}`);
+    }
+    this.name = name;
+    this.options = resolveOptions(options);
+    this.encoder = new FrameEncoder(name);
+    this.transportImpl = createTransport(this.transportChoice(), this.options, this.transportEvents());
+  }
+
+  /** Which transport this instance uses. */
+  get transport(): TransportKind {
+    return this.transportImpl.kind;
+  }
+
+  /** True while the socket to the agent is connected (including the wait for sdkinit). */
+  get linked(): boolean {
+    return this.transportImpl.linked;
+  }
+
+  /** The agent's version from its last sdkinit; null when unknown or older than 1.8.0. */
+  get agentVersion(): string | null {
+    return this.version;
+  }
+
+  /** Register `callback` for commands of `cmdType`; a second subscribe for the same type replaces it. */
+  subscribe(cmdType: string, callback: CommandCallback): void {
+    if (typeof cmdType !== 'string' || cmdType.length === 0) {
+      throw new TypeError(`cmdType must be a non-empty string, got ${describe(cmdType)}`);
+    }
+    if (typeof callback !== 'function') {
+      throw new TypeError(`callback must be a function, got ${describe(callback)}`);
+    }
+    this.subscriptions.set(cmdType, callback);
+  }
+
+  /** Remove the callback for `cmdType`; returns whether one was registered. */
+  unsubscribe(cmdType: string): boolean {
+    return this.subscriptions.delete(cmdType);
+  }
+
+  /** Begin connecting to the agent in the background; returns at once. */
+  start(): void {
+    if (this.stopPromise) {
+      void this.stopPromise.then(() => this.start());
+      return;
+    }
+    if (this.running) return;
+    this.running = true;
+    this.transportImpl.start(this.encoder.hello(SDK_VERSION));
+  }
+
+  /**
+   * Send `msg` to iottly, optionally to `channel`. Never blocks; while the agent is away the message
+   * is buffered (bounded). Returns false when the caller should slow down until 'drain'.
+   */
+  send(msg: object, channel?: string | null): boolean {
+    if (!isPlainObject(msg)) throw new TypeError(`msg must be a plain object, got ${describe(msg)}`);
+    if (channel !== undefined && channel !== null && typeof channel !== 'string') {
+      throw new TypeError(`channel must be a string, got ${describe(channel)}`);
+    }
+    const frame = this.encoder.telemetry(msg, channel ? channel : undefined);
+    this.accepted++;
+    return this.transportImpl.send(frame);
+  }
+
+  /** Run the user-defined script `cmd` on the agent (agent >= 1.8.0, linked now). */
+  callAgent(cmd: string, args?: object): void {
+    if (this.version === null || !versionAtLeast(this.version, CALL_MIN_AGENT)) {
+      throw new InvalidAgentVersion(
+        this.version === null
+          ? 'callAgent needs an iottly agent >= 1.8.0; no such agent has been met yet'
+          : `callAgent needs an iottly agent >= 1.8.0; the agent is ${this.version}`,
+      );
+    }
+    if (!this.transportImpl.linked) throw new DisconnectedSDK();
+    if (typeof cmd !== 'string' || cmd.length === 0) {
+      throw new TypeError(`cmd must be a non-empty string, got ${describe(cmd)}`);
+    }
+    if (args !== undefined && args !== null && !isPlainObject(args)) {
+      throw new TypeError(`args must be a plain object, got ${describe(args)}`);
+    }
+    this.transportImpl.call(this.encoder.call(cmd, args ?? {}));
+  }
+
+  /** The documented snake_case name of callAgent(). */
+  call_agent(cmd: string, args?: object): void {
+    this.callAgent(cmd, args);
+  }
+
+  /**
+   * Write what is queued (up to stopTimeoutMs), say goodbye, close. Resolves when nothing of the SDK
+   * is left running. Idempotent; start() may be called again afterwards.
+   */
+  stop(): Promise<void> {
+    if (!this.stopPromise) {
+      this.stopPromise = this.doStop().finally(() => {
+        this.stopPromise = null;
+      });
+    }
+    return this.stopPromise;
+  }
+
+  stats(): SDKStats {
+    const t = this.transportImpl.counters();
+    return {
+      transport: this.transportImpl.kind,
+      accepted: this.accepted,
+      written: t.written,
+      dropped: { overflow: t.droppedOverflow, stop: t.droppedStop, total: t.droppedOverflow + t.droppedStop },
+      buffered: t.buffered,
+      bufferedBytes: t.bufferedBytes,
+      bytesWritten: t.bytesWritten,
+      framesReceived: this.framesReceived,
+      framesSkipped: this.framesSkipped + t.oversizeFrames,
+      framesIgnored: this.framesIgnored,
+      commandsDispatched: this.commandsDispatched,
+      commandsUnhandled: this.commandsUnhandled,
+      callsWritten: t.callsWritten,
+      callsDropped: t.droppedCalls,
+      reconnects: t.reconnects,
+      connectErrors: t.connectErrors,
+      callbackErrors: this.callbackErrors,
+    };
+  }
+
+  /** Let the process exit while the SDK is the only thing keeping it alive. */
+  unref(): this {
+    this.transportImpl.unref();
+    return this;
+  }
+
+  ref(): this {
+    this.transportImpl.ref();
+    return this;
+  }
+
+  /** Overridden by the 'iottly-sdk/js' entry point to pin the JS transport. */
+  protected transportChoice(): TransportChoice {
+    return this.options.transport;
+  }
+
+  private async doStop(): Promise<void> {
+    this.running = false;
+    this.clearHandshake();
+    const wasStarted = this.startedFired;
+    await this.transportImpl.stop(this.encoder.goodbye(), this.options.stopTimeoutMs);
+    this.startedFired = false;
+    if (this.dropTimer) {
+      clearTimeout(this.dropTimer);
+      this.dropTimer = null;
+    }
+    this.emitDrops();
+    if (wasStarted) this.agentStatus('stopped');
+  }
+
+  private transportEvents(): TransportEvents {
+    return {
+      onLink: () => {
+        this.lastConnectError = '';
+        this.startedFired = false;
+        this.clearHandshake();
+        this.handshakeTimer = setTimeout(() => {
+          this.handshakeTimer = null;
+          // No sdkinit: an agent older than 1.8.0.
+          this.version = null;
+          this.fireStarted();
+        }, this.options.handshakeTimeoutMs);
+        this.handshakeTimer.unref();
+      },
+      onUnlink: () => {
+        this.clearHandshake();
+        if (this.startedFired) {
+          this.startedFired = false;
+          this.agentStatus('stopped');
+        }
+      },
+      onConnectError: (error) => {
+        const key = `${(error as NodeJS.ErrnoException).code ?? ''} ${error.message}`;
+        if (key === this.lastConnectError) return;
+        this.lastConnectError = key;
+        this.emit('connectError', error);
+      },
+      onFrames: (frames) => {
+        for (const frame of frames) this.handleFrame(frame);
+      },
+      onOversize: (bytes) => {
+        this.framesReceived++;
+        this.emit('protocolError', { reason: 'frame longer than maxFrameBytes', bytes, sample: '' });
+      },
+      onDrop: (reason, count) => this.noteDrop(reason, count),
+      onDrain: () => {
+        this.emit('drain');
+      },
+    };
+  }
+
+  private handleFrame(line: Buffer): void {
+    this.framesReceived++;
+    const frame = decodeFrame(line);
+    switch (frame.kind) {
+      case 'sdkinit':
+        this.version = frame.version;
+        if (!this.startedFired && this.transportImpl.linked) {
+          this.clearHandshake();
+          this.fireStarted();
+        }
+        return;
+      case 'agentstatus':
+        this.transportImpl.hold(frame.status === 'stopping');
+        this.agentStatus(frame.status);
+        return;
+      case 'connectionstatus':
+        this.connectionStatus(frame.status);
+        return;
+      case 'command': {
+        const callback = this.subscriptions.get(frame.cmdType);
+        if (!callback) {
+          this.commandsUnhandled++;
+          return;
+        }
+        this.commandsDispatched++;
+        this.invoke(`command:${frame.cmdType}`, callback, frame.params);
+        return;
+      }
+      case 'unknown':
+        this.framesIgnored++;
+        return;
+      case 'invalid':
+        this.framesSkipped++;
+        this.emit('protocolError', {
+          reason: frame.reason,
+          bytes: line.length,
+          sample: line.subarray(0, 200).toString('utf8'),
+        });
+        return;
+    }
+  }
+
+  private fireStarted(): void {
+    if (this.startedFired) return;
+    this.startedFired = true;
+    this.agentStatus('started');
+  }
+
+  private agentStatus(status: AgentStatus): void {
+    const cb = this.options.onAgentStatusChanged;
+    if (cb) this.invoke('agentStatus', cb, status);
+    this.emitSafely('agentStatus', 'agentStatus', status);
+  }
+
+  private connectionStatus(status: ConnectionStatus): void {
+    const cb = this.options.onConnectionStatusChanged;
+    if (cb) this.invoke('connectionStatus', cb, status);
+    this.emitSafely('connectionStatus', 'connectionStatus', status);
+  }
+
+  private emitSafely<K extends 'agentStatus' | 'connectionStatus'>(event: K, source: string, status: string): void {
+    try {
+      (this.emit as (e: string, s: string) => boolean)(event, status);
+    } catch (err) {
+      this.callbackFailed(source, err);
+    }
+  }
+
+  /** Run a user callback; a throw or a rejected promise is reported to the agent, never propagated. */
+  private invoke<A>(source: string, fn: (arg: A) => unknown, arg: A): void {
+    let result: unknown;
+    try {
+      result = fn(arg);
+    } catch (err) {
+      this.callbackFailed(source, err);
+      return;
+    }
+    if (result !== null && typeof result === 'object' && typeof (result as PromiseLike<unknown>).then === 'function') {
+      (result as PromiseLike<unknown>).then(undefined, (err: unknown) => this.callbackFailed(source, err));
+    }
+  }
+
+  private callbackFailed(source: string, err: unknown): void {
+    this.callbackErrors++;
+    const type = err instanceof Error ? err.name || err.constructor.name : typeof err;
+    const message = err instanceof Error ? err.message : String(err);
+    if (this.transportImpl.linked) this.transportImpl.call(this.encoder.error(type, message));
+    if (this.listenerCount('callbackError') > 0) {
+      try {
+        this.emit('callbackError', { source, error: err });
+      } catch {
+        // A throwing 'callbackError' listener must not loop back into itself.
+      }
+    }
+  }
+
+  private noteDrop(reason: DropReason, count: number): void {
+    this.pendingDrops[reason] = (this.pendingDrops[reason] ?? 0) + count;
+    this.totalDrops += count;
+    if (this.dropTimer) return;
+    const wait = Math.max(0, this.lastDropEvent + DROP_EVENT_INTERVAL_MS - Date.now());
+    this.dropTimer = setTimeout(() => {
+      this.dropTimer = null;
+      this.emitDrops();
+    }, wait);
+    this.dropTimer.unref();
+  }
+
+  private emitDrops(): void {
+    if (Object.keys(this.pendingDrops).length === 0) return;
+    const counts = this.pendingDrops;
+    this.pendingDrops = {};
+    this.lastDropEvent = Date.now();
+    this.emit('drop', { counts, total: this.totalDrops });
+  }
+
+  private clearHandshake(): void {
+    if (this.handshakeTimer) {
+      clearTimeout(this.handshakeTimer);
+      this.handshakeTimer = null;
+    }
+  }
+}

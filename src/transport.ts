@@ -1,0 +1,90 @@
+/**
+ * The boundary between the protocol (TypeScript, in IottlySDK) and the bytes (a transport).
+ * Both the pure-JS transport and the native addon implement it; the SDK core sees nothing else.
+ *
+ * A transport owns the socket, the reconnect loop and the outbound queue with its policy:
+ *  - the hello frame is written first on every new connection;
+ *  - while not linked at most `maxBufferedMsgs` telemetry frames are kept, oldest dropped first;
+ *  - while linked, queued-but-unwritten telemetry is bounded by `maxQueueBytes`, oldest dropped first;
+ *    when the link drops, the newest `maxBufferedMsgs` of them are kept;
+ *  - a frame cut by a broken connection is re-sent whole on the next connection;
+ *  - call frames go out ahead of queued telemetry, at a frame boundary, and are never kept across
+ *    a disconnect (they are counted as dropped with reason 'disconnect').
+ */
+
+export type TransportKind = 'js' | 'native';
+
+export interface TransportOptions {
+  socketPath: string;
+  reconnectIntervalMs: number;
+  /** Count bound on telemetry kept while the agent is unreachable. */
+  maxBufferedMsgs: number;
+  /** Byte bound on telemetry queued but not yet written while linked. */
+  maxQueueBytes: number;
+  /** send() reports backpressure (returns false) once this many bytes are queued. */
+  highWaterMark: number;
+  /** Largest inbound frame kept; longer lines are skipped to the next newline. */
+  maxFrameBytes: number;
+}
+
+export type DropReason = 'overflow' | 'stop' | 'disconnect';
+
+export interface TransportEvents {
+  /** The socket connected; the hello is already the first frame on it. */
+  onLink(): void;
+  /** The link was lost (EOF or error). Not called for a connection closed by stop(). */
+  onUnlink(error: Error | null): void;
+  /** A connection attempt failed; the transport retries after reconnectIntervalMs. */
+  onConnectError(error: Error): void;
+  /** Complete inbound lines, without the newline, trailing '\r' removed, empty lines left out. */
+  onFrames(frames: Buffer[]): void;
+  /** An inbound line longer than maxFrameBytes was skipped; `bytes` is how long it was. */
+  onOversize(bytes: number): void;
+  /** Queued telemetry was discarded by the buffer policy. */
+  onDrop(reason: DropReason, count: number): void;
+  /** The queue fell back under the high-water mark after send() returned false. */
+  onDrain(): void;
+}
+
+export interface TransportCounters {
+  /** Telemetry frames fully handed to the kernel. */
+  written: number;
+  /** Bytes of every frame (hello, telemetry, calls, goodbye) handed to the kernel. */
+  bytesWritten: number;
+  /** Telemetry frames currently queued or in flight. */
+  buffered: number;
+  bufferedBytes: number;
+  droppedOverflow: number;
+  droppedStop: number;
+  /** Call frames lost because the link dropped before they were written. */
+  droppedCalls: number;
+  callsWritten: number;
+  /** Connections made after the first one. */
+  reconnects: number;
+  connectErrors: number;
+  oversizeFrames: number;
+}
+
+export interface Transport {
+  readonly kind: TransportKind;
+  readonly linked: boolean;
+  /** Begin connecting; `hello` (a complete frame, newline included) opens every connection. */
+  start(hello: string): void;
+  /** Queue one complete telemetry frame. Returns false while at or over the high-water mark. */
+  send(frame: string): boolean;
+  /** Queue a call frame ahead of telemetry. Only valid while linked. */
+  call(frame: string): void;
+  /** While held, nothing new is written (queued data stays queued): used while the agent is stopping. */
+  hold(held: boolean): void;
+  /**
+   * Write what is queued (at most `timeoutMs`), then `goodbye` if linked, then close.
+   * Telemetry still queued afterwards is dropped with reason 'stop'. Resolves once the socket and
+   * every timer are gone. The transport may be started again afterwards.
+   */
+  stop(goodbye: string, timeoutMs: number): Promise<void>;
+  counters(): TransportCounters;
+  ref(): void;
+  unref(): void;
+}
+
+export type TransportFactory = (options: TransportOptions, events: TransportEvents) => Transport;
