@@ -376,7 +376,12 @@ export class AgentSimulator extends EventEmitter {
     await this.shutdown();
     await sleep(downMs);
     if (epoch !== this.epoch) return;
-    await this.listen();
+    try {
+      await this.listen();
+    } catch (err) {
+      if (epoch !== this.epoch) return; // closed or killed meanwhile: stay down
+      throw err;
+    }
     this.log('reboot: back up');
   }
 
