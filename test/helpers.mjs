@@ -97,3 +97,43 @@ export async function startAndWait(client) {
   client.start();
   await waitFor(() => client.statuses.filter((s) => s === 'started').length > before, "'started'");
 }
+
+// ---- T1 additions: a raw agent socket for tests that need byte-level control -------------------
+
+/**
+ * A bare Unix socket server standing in for the agent, with no protocol logic at all. Each accepted
+ * connection is recorded as { socket, chunks, text(), lines() }; `paused: true` starts every
+ * connection without reading, so the SDK's writes pile up until `conn.socket.resume()`.
+ */
+export async function startRawAgent(t, { socketPath, paused = false } = {}) {
+  const net = await import('node:net');
+  const path = socketPath ?? tempSocket(t);
+  const conns = [];
+  const server = net.createServer({ pauseOnConnect: paused }, (socket) => {
+    const conn = {
+      socket,
+      chunks: [],
+      text: () => Buffer.concat(conn.chunks).toString('utf8'),
+      /** Complete lines received so far (without the newline). */
+      lines: () => {
+        const s = conn.text();
+        const end = s.lastIndexOf('\n');
+        return end < 0 ? [] : s.slice(0, end).split('\n');
+      },
+    };
+    socket.on('data', (c) => conn.chunks.push(c));
+    socket.on('error', () => {});
+    conns.push(conn);
+  });
+  await new Promise((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(path, resolve);
+  });
+  const close = () =>
+    new Promise((resolve) => {
+      for (const c of conns) c.socket.destroy();
+      server.close(() => resolve());
+    });
+  t.after(close);
+  return { server, path, conns, close };
+}
