@@ -1,0 +1,149 @@
+// send(): payload and channel reach the agent exactly; argument and serialisation errors are raised
+// synchronously and queue nothing; the frames on the wire are valid JSON.
+import { describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import { sdk, transports, startSim, makeSDK, startAndWait, waitFor, startRawAgent } from './helpers.mjs';
+
+const { ValueError } = sdk;
+
+class Point {
+  constructor() {
+    this.x = 1;
+  }
+}
+
+for (const transport of transports()) {
+  describe(`send [${transport}]`, () => {
+    it('delivers payloads with and without a channel exactly; empty-string and null channels mean no channel', async (t) => {
+      const sim = await startSim(t);
+      const client = makeSDK(t, transport, sim.socketPath);
+      await startAndWait(client);
+      const tricky = {
+        s: 'quote " backslash \\ newline \n tab \t nul \u0000 ls \u2028 \u00e9\u6f22\u{1F600}',
+        n: -1.5e-7,
+        big: 9007199254740991,
+        arr: [1, null, true, 'x', { deep: [[]] }],
+        empty: {},
+      };
+      const bare = Object.create(null);
+      bare.proto = 'none';
+      assert.equal(client.send({ a: 1 }), true);
+      client.send({ b: 2 }, 'alerts');
+      client.send({ c: 3 }, '');
+      client.send({ d: 4 }, null);
+      client.send({ e: 5 }, undefined);
+      client.send(tricky, 'ch "quoted"\n\u00fc');
+      client.send(bare);
+      client.send({});
+      await waitFor(() => sim.telemetry.length === 8, '8 messages');
+      const got = sim.telemetry.map((r) => ({ payload: r.payload, channel: r.channel, hasChannel: 'channel' in r }));
+      assert.deepEqual(got, [
+        { payload: { a: 1 }, channel: undefined, hasChannel: false },
+        { payload: { b: 2 }, channel: 'alerts', hasChannel: true },
+        { payload: { c: 3 }, channel: undefined, hasChannel: false },
+        { payload: { d: 4 }, channel: undefined, hasChannel: false },
+        { payload: { e: 5 }, channel: undefined, hasChannel: false },
+        { payload: tricky, channel: 'ch "quoted"\n\u00fc', hasChannel: true },
+        { payload: { proto: 'none' }, channel: undefined, hasChannel: false },
+        { payload: {}, channel: undefined, hasChannel: false },
+      ]);
+      for (const r of sim.telemetry) {
+        assert.equal(r.name, 'test-app');
+        if (!('channel' in r)) assert.ok(!('channel' in JSON.parse(r.raw).data), `no channel key in ${r.raw}`);
+      }
+      assert.equal(sim.invalid.length, 0);
+      assert.equal(client.stats().accepted, 8);
+    });
+
+    it('rejects a msg that is not a plain object with a TypeError naming msg', async (t) => {
+      const sim = await startSim(t);
+      const client = makeSDK(t, transport, sim.socketPath);
+      await startAndWait(client);
+      const bad = [[1, 2], [], null, undefined, 'text', 42, true, new Map([['a', 1]]), new Point(), new Date(0), () => {}];
+      for (const msg of bad) {
+        assert.throws(
+          () => client.send(msg),
+          (err) => err instanceof TypeError && /\bmsg\b/.test(err.message),
+          `send(${String(msg)}) must throw a TypeError naming msg`,
+        );
+      }
+      assert.equal(client.stats().accepted, 0);
+    });
+
+    it('rejects a channel that is not a string with a TypeError naming channel', async (t) => {
+      const sim = await startSim(t);
+      const client = makeSDK(t, transport, sim.socketPath);
+      await startAndWait(client);
+      for (const channel of [42, true, {}, ['a'], Symbol('s')]) {
+        assert.throws(
+          () => client.send({ ok: 1 }, channel),
+          (err) => err instanceof TypeError && /\bchannel\b/.test(err.message),
+          `send(msg, ${String(channel)}) must throw a TypeError naming channel`,
+        );
+      }
+      assert.equal(client.stats().accepted, 0);
+      client.send({ marker: true });
+      await waitFor(() => sim.telemetry.length === 1, 'the marker');
+      assert.deepEqual(sim.telemetry.map((r) => r.payload), [{ marker: true }]);
+    });
+
+    it('raises ValueError (code ERR_IOTTLY_VALUE) for a non-serialisable msg and queues nothing', async (t) => {
+      const sim = await startSim(t);
+      const client = makeSDK(t, transport, sim.socketPath);
+      await startAndWait(client);
+      const cycle = { a: 1 };
+      cycle.self = cycle;
+      const nestedCycle = { list: [] };
+      nestedCycle.list.push({ back: nestedCycle });
+      const bad = [
+        cycle,
+        nestedCycle,
+        { n: 10n },
+        { deep: { n: 1n } },
+        { toJSON: () => undefined },
+        { toJSON: () => [1, 2] },
+        { toJSON: () => 'str' },
+      ];
+      for (const msg of bad) {
+        assert.throws(
+          () => client.send(msg),
+          (err) => err instanceof ValueError && err.code === 'ERR_IOTTLY_VALUE' && err.name === 'ValueError',
+          'must throw ValueError',
+        );
+        assert.throws(() => client.send(msg, 'chan'), ValueError);
+      }
+      const stats = client.stats();
+      assert.equal(stats.accepted, 0);
+      assert.equal(stats.buffered, 0);
+      client.send({ marker: 1 });
+      await waitFor(() => sim.telemetry.length === 1, 'the marker');
+      assert.deepEqual(sim.telemetry.map((r) => r.payload), [{ marker: 1 }]);
+      assert.equal(client.stats().accepted, 1);
+      assert.equal(sim.invalid.length, 0);
+    });
+
+    it('writes frames that are exactly one line of valid JSON each, as protocol.md lays them out', async (t) => {
+      const agent = await startRawAgent(t);
+      const name = 'raw "app"\n\u00e9';
+      const client = makeSDK(t, transport, agent.path, { handshakeTimeoutMs: 30_000 }, name);
+      client.start();
+      await waitFor(() => client.linked, 'linked');
+      client.send({ text: 'line1\nline2\r\n"q"', u: '\u2028\u2029\u{1F680}' });
+      client.send({ n: [1, 2.5, null] }, 'ch\n1');
+      client.send({ z: 0 }, '');
+      await waitFor(() => agent.conns[0]?.lines().length === 4, 'hello and 3 telemetry lines');
+      const text = agent.conns[0].text();
+      assert.ok(text.endsWith('\n'), 'every frame ends with a newline');
+      const frames = agent.conns[0].lines().map((line) => {
+        assert.ok(!line.endsWith('\r'));
+        return JSON.parse(line);
+      });
+      assert.deepEqual(frames, [
+        { signal: { sdkclient: { name, status: 'connected', version: '1.3.0' } } },
+        { data: { sdkclient: { name }, payload: { text: 'line1\nline2\r\n"q"', u: '\u2028\u2029\u{1F680}' } } },
+        { data: { sdkclient: { name }, payload: { n: [1, 2.5, null] }, channel: 'ch\n1' } },
+        { data: { sdkclient: { name }, payload: { z: 0 } } },
+      ]);
+    });
+  });
+}
