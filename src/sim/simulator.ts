@@ -112,8 +112,15 @@ class Connection implements SimClient {
   ended = false;
   gone = false;
   timers = new Set<NodeJS.Timeout>();
+  /** Resolves once 'disconnect' has been emitted for this connection. */
+  readonly done: Promise<void>;
+  markDone: () => void = () => {};
 
-  constructor(readonly id: number, readonly socket: net.Socket) {}
+  constructor(readonly id: number, readonly socket: net.Socket) {
+    this.done = new Promise<void>((resolve) => {
+      this.markDone = resolve;
+    });
+  }
 }
 
 function isPlainObject(v: unknown): v is Record<string, unknown> {
@@ -389,14 +396,17 @@ export class AgentSimulator extends EventEmitter {
     const server = this.server;
     this.server = null;
     this.isListening = false;
-    for (const c of this.live.slice()) this.drop(c);
-    let closed: Promise<void> = Promise.resolve();
+    const dropped = this.live.slice();
+    for (const c of dropped) this.drop(c);
+    // Resolve only after every dropped client's 'disconnect' has been emitted, not merely when
+    // the server is closed (which node can report first).
+    const pending: Promise<void>[] = dropped.map((c) => c.done);
     if (server) {
-      closed = new Promise<void>((resolve) => server.close(() => resolve()));
+      pending.push(new Promise<void>((resolve) => server.close(() => resolve())));
       this.log('server closed');
     }
     this.unlinkOwnSocket();
-    return closed;
+    return Promise.all(pending).then(() => undefined);
   }
 
   private unlinkOwnSocket(): void {
@@ -552,7 +562,11 @@ export class AgentSimulator extends EventEmitter {
     if (!c.ended && !c.droppedByUs) this.flushTruncated(c);
     this.forget(c);
     this.log(`${label(c)} disconnected`);
-    this.emit('disconnect', c);
+    try {
+      this.emit('disconnect', c);
+    } finally {
+      c.markDone();
+    }
   }
 
   private handleFrame(c: Connection, raw: string): void {
