@@ -319,7 +319,7 @@ export class IottlySDK extends EventEmitter<IottlySDKEvents> {
 
   private callbackFailed(source: string, err: unknown): void {
     this.callbackErrors++;
-    const type = err instanceof Error ? err.name || err.constructor.name : typeof err;
+    const type = err instanceof Error ? errorClassName(err) : typeof err;
     const message = err instanceof Error ? err.message : String(err);
     if (this.transportImpl.linked) this.transportImpl.call(this.encoder.error(type, message));
     if (this.listenerCount('callbackError') > 0) {
@@ -357,4 +357,14 @@ export class IottlySDK extends EventEmitter<IottlySDKEvents> {
       this.handshakeTimer = null;
     }
   }
+}
+
+/**
+ * The error's class name, as protocol.md asks: `name` when the class sets one, else the constructor's
+ * name (a subclass that does not set `name` inherits 'Error' from Error.prototype).
+ */
+function errorClassName(err: Error): string {
+  const ctor = (err.constructor as { name?: unknown } | undefined)?.name;
+  if (err.name && err.name !== 'Error') return err.name;
+  return typeof ctor === 'string' && ctor.length > 0 ? ctor : err.name || 'Error';
 }
