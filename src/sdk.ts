@@ -320,7 +320,7 @@ export class IottlySDK extends EventEmitter<IottlySDKEvents> {
   private callbackFailed(source: string, err: unknown): void {
     this.callbackErrors++;
     const type = err instanceof Error ? errorClassName(err) : typeof err;
-    const message = err instanceof Error ? err.message : String(err);
+    const message = safeString(err instanceof Error ? err.message : err);
     if (this.transportImpl.linked) this.transportImpl.call(this.encoder.error(type, message));
     if (this.listenerCount('callbackError') > 0) {
       try {
@@ -367,4 +367,13 @@ function errorClassName(err: Error): string {
   const ctor = (err.constructor as { name?: unknown } | undefined)?.name;
   if (err.name && err.name !== 'Error') return err.name;
   return typeof ctor === 'string' && ctor.length > 0 ? ctor : err.name || 'Error';
+}
+
+/** String(value), except that a value which cannot be converted (a null-prototype object, a throwing toString) never throws. */
+function safeString(value: unknown): string {
+  try {
+    return String(value);
+  } catch {
+    return Object.prototype.toString.call(value);
+  }
 }
