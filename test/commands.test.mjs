@@ -126,6 +126,47 @@ for (const transport of transports()) {
       assert.equal(sim.invalid.length, 0);
     });
 
+    it('a callback throwing a non-Error value (string, number, undefined, unprintable object) is reported too', async (t) => {
+      const sim = await startSim(t);
+      const client = makeSDK(t, transport, sim.socketPath);
+      const got = [];
+      const thrown = {
+        str: 'just a string',
+        num: 42,
+        undef: undefined,
+        bare: Object.create(null),
+        hostile: {
+          toString() {
+            throw new Error('toString fails');
+          },
+        },
+      };
+      for (const [cmd, value] of Object.entries(thrown)) {
+        client.subscribe(cmd, () => {
+          throw value;
+        });
+      }
+      client.subscribe('ok', (p) => got.push(p));
+      await startAndWait(client);
+      for (const cmd of Object.keys(thrown)) sim.pushCommand(cmd, {});
+      sim.pushCommand('ok', { after: true });
+      await waitFor(() => got.length === 1, 'a command after the odd throws');
+      await waitFor(() => sim.errors.length === 5, 'five error frames');
+      assert.deepEqual(
+        sim.errors.slice(0, 3).map((e) => [e.type, e.msg]),
+        [
+          ['string', 'just a string'],
+          ['number', '42'],
+          ['undefined', 'undefined'],
+        ],
+      );
+      assert.equal(sim.errors[3].type, 'object');
+      assert.equal(sim.errors[4].type, 'object');
+      assert.equal(client.stats().callbackErrors, 5);
+      assert.equal(sim.invalid.length, 0);
+      assert.equal(client.linked, true);
+    });
+
     it('a rejecting async command callback becomes an error frame', async (t) => {
       const sim = await startSim(t);
       const client = makeSDK(t, transport, sim.socketPath);
