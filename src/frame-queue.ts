@@ -1,4 +1,4 @@
-/** FIFO of encoded frames with their UTF-8 sizes; O(1) amortised push, shift and drop-oldest. */
+/** FIFO of encoded frames with their sizes; O(1) amortised push, shift and drop-oldest. */
 export class FrameQueue {
   private frames: string[] = [];
   private sizes: number[] = [];

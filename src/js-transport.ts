@@ -13,7 +13,11 @@ type BatchKind = 'telemetry' | 'call' | 'control';
 interface Batch {
   kind: BatchKind;
   frames: string[];
+  /** Characters per frame, as queued. */
   sizes: number[];
+  /** Characters in the batch, for the queue bounds. */
+  units: number;
+  /** UTF-8 bytes in the batch, as written. */
   bytes: number;
   /** Bytes the kernel took during the write() call itself, known to be delivered. */
   syncBytes: number;
@@ -31,6 +35,8 @@ export class JsTransport implements Transport {
   private readonly queue = new FrameQueue();
   private calls: string[] = [];
   private inFlight: Batch[] = [];
+  /** Characters of telemetry handed to the socket and not yet confirmed. */
+  private inFlightUnits = 0;
   private readonly splitter: LineSplitter;
   private socket: net.Socket | null = null;
   private retryTimer: NodeJS.Timeout | null = null;
@@ -80,8 +86,9 @@ export class JsTransport implements Transport {
   }
 
   send(frame: string): boolean {
-    const size = Buffer.byteLength(frame);
-    this.queue.push(frame, size);
+    // Queue accounting uses the frame's length in characters: it is what the string costs in memory
+    // (equal to its UTF-8 size for ASCII) and, unlike Buffer.byteLength, free to compute.
+    this.queue.push(frame, frame.length);
     if (this.isLinked) {
       const dropped = this.queue.trimToBytes(this.options.maxQueueBytes);
       if (dropped) this.drop('overflow', dropped);
@@ -98,7 +105,7 @@ export class JsTransport implements Transport {
         return false;
       }
     }
-    if (this.queue.bytes + this.inFlightTelemetryBytes() >= this.options.highWaterMark) {
+    if (this.queue.bytes + this.inFlightUnits >= this.options.highWaterMark) {
       this.needDrain = true;
       return false;
     }
@@ -134,7 +141,7 @@ export class JsTransport implements Transport {
     return {
       ...this.c,
       buffered,
-      bufferedBytes: this.queue.bytes + this.inFlightTelemetryBytes(),
+      bufferedBytes: this.queue.bytes + this.inFlightUnits,
     };
   }
 
@@ -214,22 +221,23 @@ export class JsTransport implements Transport {
       batch.settled = true;
       let delivered = batch.syncBytes;
       for (let i = 0; i < batch.frames.length; i++) {
-        const size = batch.sizes[i]!;
-        if (delivered >= size) {
-          delivered -= size;
-          this.countWritten(batch.kind, size);
+        const bytes = delivered > 0 ? Buffer.byteLength(batch.frames[i]!) : Infinity;
+        if (delivered >= bytes) {
+          delivered -= bytes;
+          this.countWritten(batch.kind, 1, bytes);
           continue;
         }
         delivered = 0;
         if (batch.kind === 'telemetry') {
           frames.push(batch.frames[i]!);
-          sizes.push(size);
+          sizes.push(batch.sizes[i]!);
         } else if (batch.kind === 'call') {
           this.c.droppedCalls++;
         }
       }
     }
     this.inFlight = [];
+    this.inFlightUnits = 0;
     this.queue.unshift(frames, sizes);
   }
 
@@ -253,7 +261,7 @@ export class JsTransport implements Transport {
     if (this.calls.length) {
       const calls = this.calls;
       this.calls = [];
-      this.writeBatch(socket, 'call', calls, calls.map((f) => Buffer.byteLength(f)));
+      this.writeBatch(socket, 'call', calls, calls.map((f) => f.length));
     }
     if (this.held) return;
     while (this.queue.length > 0 && socket.writableLength < MAX_IN_FLIGHT) {
@@ -263,12 +271,15 @@ export class JsTransport implements Transport {
   }
 
   private writeBatch(socket: net.Socket, kind: BatchKind, frames: string[], sizes: number[]): void {
-    let bytes = 0;
-    for (const s of sizes) bytes += s;
-    const batch: Batch = { kind, frames, sizes, bytes, syncBytes: 0, settled: false };
+    let units = 0;
+    for (const s of sizes) units += s;
+    const data = frames.length === 1 ? frames[0]! : frames.join('');
+    const bytes = Buffer.byteLength(data);
+    const batch: Batch = { kind, frames, sizes, units, bytes, syncBytes: 0, settled: false };
     this.inFlight.push(batch);
+    if (kind === 'telemetry') this.inFlightUnits += units;
     const idleBefore = socket.writableLength === 0;
-    socket.write(frames.length === 1 ? frames[0]! : frames.join(''), (err) => this.onWritten(batch, err));
+    socket.write(data, (err) => this.onWritten(batch, err));
     if (idleBefore && !batch.settled) {
       // libuv writes what the kernel takes at once and queues the rest; what it took is delivered.
       const pending = (socket as unknown as { _handle?: StreamHandle })._handle?.writeQueueSize;
@@ -281,25 +292,20 @@ export class JsTransport implements Transport {
     batch.settled = true;
     const i = this.inFlight.indexOf(batch);
     if (i >= 0) this.inFlight.splice(i, 1);
-    for (const size of batch.sizes) this.countWritten(batch.kind, size);
+    if (batch.kind === 'telemetry') this.inFlightUnits -= batch.units;
+    this.countWritten(batch.kind, batch.frames.length, batch.bytes);
     if (this.queue.length > 0) this.flush();
-    if (this.needDrain && this.isLinked && this.queue.bytes + this.inFlightTelemetryBytes() < this.options.highWaterMark) {
+    if (this.needDrain && this.isLinked && this.queue.bytes + this.inFlightUnits < this.options.highWaterMark) {
       this.needDrain = false;
       this.events.onDrain();
     }
     if (this.inFlight.length === 0 && (this.queue.length === 0 || this.held) && this.calls.length === 0) this.wakeIdle();
   }
 
-  private countWritten(kind: BatchKind, size: number): void {
-    this.c.bytesWritten += size;
-    if (kind === 'telemetry') this.c.written++;
-    else if (kind === 'call') this.c.callsWritten++;
-  }
-
-  private inFlightTelemetryBytes(): number {
-    let bytes = 0;
-    for (const b of this.inFlight) if (b.kind === 'telemetry') bytes += b.bytes;
-    return bytes;
+  private countWritten(kind: BatchKind, frames: number, bytes: number): void {
+    this.c.bytesWritten += bytes;
+    if (kind === 'telemetry') this.c.written += frames;
+    else if (kind === 'call') this.c.callsWritten += frames;
   }
 
   private drop(reason: 'overflow' | 'stop', count: number): void {

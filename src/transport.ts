@@ -19,7 +19,11 @@ export interface TransportOptions {
   reconnectIntervalMs: number;
   /** Count bound on telemetry kept while the agent is unreachable. */
   maxBufferedMsgs: number;
-  /** Byte bound on telemetry queued but not yet written while linked. */
+  /**
+   * Byte bound on telemetry queued but not yet written while linked. The JS transport counts a
+   * frame's characters (its size in memory; equal to its UTF-8 size for ASCII), the native one its
+   * UTF-8 bytes.
+   */
   maxQueueBytes: number;
   /** send() reports backpressure (returns false) once this many bytes are queued. */
   highWaterMark: number;
