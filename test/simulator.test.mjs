@@ -421,6 +421,78 @@ test('keepFrames false keeps counts only and handles a large stream', async (t) 
   assert.equal(sim.counts.hellos, 1);
 });
 
+test('the keepFrames:false fast path judges every frame exactly as the full parser does', async (t) => {
+  // Differential check: the same mutated corpus goes to a lean simulator (byte-level fast path)
+  // and to a keeping one (JSON.parse for everything); counts and invalid frames must agree.
+  let seed = 0x1077;
+  const rand = () => {
+    seed = (seed + 0x6d2b79f5) | 0;
+    let x = Math.imul(seed ^ (seed >>> 15), 1 | seed);
+    x = (x + Math.imul(x ^ (x >>> 7), 61 | x)) ^ x;
+    return ((x ^ (x >>> 14)) >>> 0) / 4294967296;
+  };
+  const pick = (arr) => arr[Math.floor(rand() * arr.length)];
+  const deep = `{"data":{"sdkclient":{"name":"d"},"payload":{"x":${'['.repeat(80)}${']'.repeat(80)}}}}`;
+  const bases = [
+    '{"data":{"sdkclient":{"name":"app"},"payload":{"t":21.5}}}',
+    '{"data":{"sdkclient":{"name":"a\\"pp","v":[1,2,{"x":null}]},"payload":{"s":"é\\u00e9\\n\\/","n":-1.5e+10,"b":[true,false,null],"o":{}},"channel":"ch"}}',
+    ' { "data" : { "payload" : { "deep" : [[[[]]]] } , "sdkclient" : { "name" : "" } , "extra" : 0 } } ',
+    '{"data":{"sdkclient":{"name":"app"},"payload":{"a":0,"b":-0,"c":1E5,"d":0.5e-3}},"x":1}',
+    '{"signal":{"sdkclient":{"name":"app","status":"connected","version":"1.3.0"}}}',
+    '{"data":{"sdkclient":{"name":"app"},"payload":{"k":"v"},"channel":"c","payload":{"k":1}}}',
+    '{"data":{"sdkclient":{"name":"app","name":5},"payload":{}}}',
+    '{"data":{"sdk\\u0063lient":{"name":"app"},"payload":{}}}',
+    '{"data":{"sdkclient":{"n\\u0061me":1,"name":"x"},"payload":{}},"data":{"payload":{}}}',
+    '{"data":{"sdkclient":{"name":"app"},"payload":{"\\ud83d\\ude80":"🚀","u":"\\uD800"}}}',
+    '{"data":{"sdkclient":{"namex":"app"},"payload":{}}}',
+    '{"data":{"sdkclient":{"name":"app"},"payloads":{},"channel":"c"}}',
+    '{"data":{"sdkclients":{"name":"app"},"payload":{}}}',
+    '{"datas":{"sdkclient":{"name":"app"},"payload":{}}}',
+    '{"data":{"sdkclient":{"name":"app"},"payload":{},"channe":7}}',
+    deep,
+  ].map((x) => Buffer.from(x));
+  const alphabet = [...'{}[]":,\\ 0123456789-+.eEtrufalsn\t\r/u'].map((ch) => ch.charCodeAt(0)).concat([0x01, 0x7f, 0xc3, 0xa9, 0xff]);
+  const mutate = (buf) => {
+    let b = Buffer.from(buf);
+    const n = 1 + Math.floor(rand() * 3);
+    for (let k = 0; k < n; k++) {
+      const i = Math.floor(rand() * b.length);
+      const op = rand();
+      if (op < 0.3) b = Buffer.concat([b.subarray(0, i), b.subarray(i + 1)]);
+      else if (op < 0.6) b = Buffer.concat([b.subarray(0, i), Buffer.from([pick(alphabet)]), b.subarray(i)]);
+      else if (op < 0.85) b[i] = pick(alphabet);
+      else {
+        const j = i + Math.floor(rand() * 12);
+        b = Buffer.concat([b.subarray(0, j), b.subarray(i, j), b.subarray(j)]);
+      }
+    }
+    return b;
+  };
+  const corpus = [];
+  for (let i = 0; i < 30_000; i++) {
+    const base = pick(bases);
+    corpus.push(rand() < 0.25 ? base : mutate(base), Buffer.from(rand() < 0.1 ? '\r\n' : '\n'));
+  }
+  const stream = Buffer.concat([Buffer.from(line(HELLO())), ...corpus]);
+
+  const lean = await startSim(t, { keepFrames: false });
+  const full = await startSim(t, { keepFrames: true });
+  const leanInvalid = [];
+  lean.on('invalid', (client, raw, reason) => leanInvalid.push(`${reason} | ${raw}`));
+  for (const sim of [lean, full]) {
+    const c = await RawClient.connect(t, sim.socketPath);
+    c.write(stream);
+    c.socket.end();
+    await waitFor(() => c.closed && sim.clients.length === 0, 'the corpus to be read', DEADLINE * 3);
+    assert.equal(sim.counts.bytes, stream.length);
+  }
+  const { telemetry, invalid } = full.counts;
+  t.diagnostic(`corpus: ${telemetry} telemetry, ${invalid} invalid, ${full.counts.hellos} hellos`);
+  assert.ok(telemetry > 5000 && invalid > 5000, 'the corpus mixes valid and invalid frames');
+  assert.deepEqual(leanInvalid, full.invalid.map((r) => `${r.reason} | ${r.raw}`));
+  assert.deepEqual(lean.counts, full.counts);
+});
+
 test('clearRecords empties the records but not the counts', async (t) => {
   const sim = await startSim(t);
   const c = await connectAndHello(t, sim);
