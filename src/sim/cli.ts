@@ -279,19 +279,6 @@ export async function main(argv: readonly string[] = process.argv.slice(2), io: 
     sim.on('disconnect', (c) => log(`${who(c)} disconnected`));
   }
 
-  try {
-    await sim.listen();
-  } catch (e) {
-    err(`iottly-agent-sim: cannot listen: ${(e as Error).message}`);
-    return 1;
-  }
-  log(
-    `listening on ${sim.socketPath}, ` +
-      (opts.version === null ? 'no sdkinit (pre-1.8.0 agent)' : `agent version ${opts.version}`),
-  );
-
-  const timers: NodeJS.Timeout[] = [];
-  const every = (ms: number, fn: () => void) => timers.push(setInterval(fn, ms));
   let stopping = false;
   let stopReason = '';
   let wake: () => void = () => {};
@@ -304,6 +291,40 @@ export async function main(argv: readonly string[] = process.argv.slice(2), io: 
     stopReason = reason;
     wake();
   };
+  // Installed before listening, so a signal during start-up still closes the socket cleanly.
+  const onSignal = (sig: NodeJS.Signals) => stop(sig);
+  const handleSignals = io.handleSignals ?? true;
+  if (handleSignals) {
+    process.on('SIGINT', onSignal);
+    process.on('SIGTERM', onSignal);
+  }
+  const onAbort = () => stop('stop requested');
+  if (io.stop) {
+    if (io.stop.aborted) stop('stop requested');
+    else io.stop.addEventListener('abort', onAbort, { once: true });
+  }
+  const cleanup = () => {
+    if (handleSignals) {
+      process.off('SIGINT', onSignal);
+      process.off('SIGTERM', onSignal);
+    }
+    io.stop?.removeEventListener('abort', onAbort);
+  };
+
+  try {
+    await sim.listen();
+  } catch (e) {
+    cleanup();
+    err(`iottly-agent-sim: cannot listen: ${(e as Error).message}`);
+    return 1;
+  }
+  log(
+    `listening on ${sim.socketPath}, ` +
+      (opts.version === null ? 'no sdkinit (pre-1.8.0 agent)' : `agent version ${opts.version}`),
+  );
+
+  const timers: NodeJS.Timeout[] = [];
+  const every = (ms: number, fn: () => void) => timers.push(setInterval(fn, ms));
 
   let lastTelemetry = 0;
   let lastBytes = 0;
@@ -374,29 +395,13 @@ export async function main(argv: readonly string[] = process.argv.slice(2), io: 
     timers.push(setTimeout(() => stop(`duration of ${ms} ms reached`), ms));
   }
 
-  const onSignal = (sig: NodeJS.Signals) => stop(sig);
-  const handleSignals = io.handleSignals ?? true;
-  if (handleSignals) {
-    process.on('SIGINT', onSignal);
-    process.on('SIGTERM', onSignal);
-  }
-  const onAbort = () => stop('stop requested');
-  if (io.stop) {
-    if (io.stop.aborted) stop('stop requested');
-    else io.stop.addEventListener('abort', onAbort, { once: true });
-  }
-
   await stopped;
   for (const t of timers) clearInterval(t);
   if (flapUp !== null) clearTimeout(flapUp);
   await sim.close();
   if (rebooting !== null) await rebooting;
   await sim.close(); // a reboot that was between its close and listen finishes closed as well
-  if (handleSignals) {
-    process.off('SIGINT', onSignal);
-    process.off('SIGTERM', onSignal);
-  }
-  io.stop?.removeEventListener('abort', onAbort);
+  cleanup();
   const c = sim.counts;
   log(
     `${stopReason}: closed ${sim.socketPath}; connections ${c.connections}, hellos ${c.hellos}, ` +
