@@ -63,9 +63,13 @@ export function resolveOptions(input: IottlySDKOptions | string | undefined | nu
     return (a ?? b) as T | undefined;
   };
 
+  // Error messages name the option the way the caller spelt it.
+  const given = (camel: keyof IottlySDKOptions, snake: keyof IottlySDKOptions): string =>
+    input![camel] === undefined && input![snake] !== undefined ? snake : camel;
+
   const socketPath = pick<string>('socketPath', 'socket_path') ?? DEFAULT_SOCKET_PATH;
   if (typeof socketPath !== 'string' || socketPath.length === 0) {
-    throw new TypeError('options.socketPath must be a non-empty string');
+    throw new TypeError(`options.${given('socketPath', 'socket_path')} must be a non-empty string`);
   }
   const transport = input.transport ?? 'auto';
   if (transport !== 'auto' && transport !== 'js' && transport !== 'native') {
@@ -73,10 +77,13 @@ export function resolveOptions(input: IottlySDKOptions | string | undefined | nu
   }
   const resolved: ResolvedOptions = {
     socketPath,
-    maxBufferedMsgs: integer('maxBufferedMsgs', pick('maxBufferedMsgs', 'max_buffered_msgs'), 10, 0),
-    onAgentStatusChanged: callback('onAgentStatusChanged', pick('onAgentStatusChanged', 'on_agent_status_changed')),
+    maxBufferedMsgs: integer(given('maxBufferedMsgs', 'max_buffered_msgs'), pick('maxBufferedMsgs', 'max_buffered_msgs'), 10, 0),
+    onAgentStatusChanged: callback(
+      given('onAgentStatusChanged', 'on_agent_status_changed'),
+      pick('onAgentStatusChanged', 'on_agent_status_changed'),
+    ),
     onConnectionStatusChanged: callback(
-      'onConnectionStatusChanged',
+      given('onConnectionStatusChanged', 'on_connection_status_changed'),
       pick('onConnectionStatusChanged', 'on_connection_status_changed'),
     ),
     transport,
