@@ -1,0 +1,261 @@
+// The public API surface: option validation and aliases, name validation, transport selection,
+// error classes, and the package's entry points as a user would import them.
+import { describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import { mkdtempSync, mkdirSync, rmSync, symlinkSync, readFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { sdk, transports, tempSocket, startSim, makeSDK, startAndWait, waitFor, DEADLINE_MS } from './helpers.mjs';
+
+const { IottlySDK, TransportUnavailable, DisconnectedSDK, InvalidAgentVersion, ValueError } = sdk;
+const REPO = fileURLToPath(new URL('..', import.meta.url));
+
+/** Assert that `fn` throws `Type` with a message naming every string in `names`. */
+function throwsNaming(fn, Type, ...names) {
+  assert.throws(fn, (err) => {
+    assert.ok(err instanceof Type, `expected ${Type.name}, got ${err?.name}: ${err?.message}`);
+    for (const name of names) assert.ok(err.message.includes(name), `message ${JSON.stringify(err.message)} names ${name}`);
+    return true;
+  });
+}
+
+/** Run `node` with `args` in `cwd`; resolve with { code, stdout, stderr }. */
+function runNode(args, { cwd = REPO, env = {} } = {}) {
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, args, { cwd, env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (d) => (stdout += d));
+    child.stderr.on('data', (d) => (stderr += d));
+    const timer = setTimeout(() => child.kill(), DEADLINE_MS);
+    child.on('error', reject);
+    child.on('exit', (code) => {
+      clearTimeout(timer);
+      resolve({ code, stdout, stderr });
+    });
+  });
+}
+
+/** A directory whose node_modules/iottly-sdk is this repository, so children resolve the package by name. */
+function consumerDir(t) {
+  const dir = mkdtempSync(join(tmpdir(), 'iottly-consumer-'));
+  mkdirSync(join(dir, 'node_modules'));
+  symlinkSync(REPO, join(dir, 'node_modules', 'iottly-sdk'), 'dir');
+  t.after(() => rmSync(dir, { recursive: true, force: true }));
+  return dir;
+}
+
+for (const transport of transports()) {
+  describe(`options and API [${transport}]`, () => {
+    const make = (options, name = 'app') => new IottlySDK(name, { transport, socketPath: '/nonexistent/s.sock', ...options });
+
+    it('rejects bad option values with TypeError or RangeError naming the option', () => {
+      throwsNaming(() => make({ maxBufferedMsgs: -1 }), RangeError, 'maxBufferedMsgs');
+      throwsNaming(() => make({ maxBufferedMsgs: 1.5 }), RangeError, 'maxBufferedMsgs');
+      throwsNaming(() => make({ maxBufferedMsgs: '10' }), TypeError, 'maxBufferedMsgs');
+      throwsNaming(() => make({ maxBufferedMsgs: NaN }), RangeError, 'maxBufferedMsgs');
+      throwsNaming(() => make({ socketPath: '' }), TypeError, 'socketPath');
+      throwsNaming(() => make({ socketPath: 42 }), TypeError, 'socketPath');
+      throwsNaming(() => make({ transport: 'x' }), TypeError, 'transport');
+      throwsNaming(() => make({ onAgentStatusChanged: 'not a function' }), TypeError, 'onAgentStatusChanged');
+      throwsNaming(() => make({ onConnectionStatusChanged: {} }), TypeError, 'onConnectionStatusChanged');
+      throwsNaming(() => make({ reconnectIntervalMs: 0 }), RangeError, 'reconnectIntervalMs');
+      throwsNaming(() => make({ reconnectIntervalMs: Infinity }), RangeError, 'reconnectIntervalMs');
+      throwsNaming(() => make({ handshakeTimeoutMs: -1 }), RangeError, 'handshakeTimeoutMs');
+      throwsNaming(() => make({ maxFrameBytes: 0 }), RangeError, 'maxFrameBytes');
+      throwsNaming(() => make({ stopTimeoutMs: -5 }), RangeError, 'stopTimeoutMs');
+      throwsNaming(() => make({ highWaterMark: 2 * 1024 * 1024, maxQueueBytes: 1024 * 1024 }), RangeError, 'highWaterMark');
+      throwsNaming(() => new IottlySDK('app', 42), TypeError, 'options');
+    });
+
+    it('rejects bad snake_case aliases and a camelCase/snake_case pair with different values', () => {
+      throwsNaming(() => make({ max_buffered_msgs: -1 }), RangeError, 'max_buffered_msgs');
+      throwsNaming(() => make({ max_buffered_msgs: '3' }), TypeError, 'max_buffered_msgs');
+      throwsNaming(() => make({ on_agent_status_changed: 5 }), TypeError, 'on_agent_status_changed');
+      throwsNaming(() => make({ on_connection_status_changed: 'x' }), TypeError, 'on_connection_status_changed');
+      throwsNaming(() => make({ socketPath: undefined, socket_path: '' }), TypeError, 'socket_path');
+      throwsNaming(() => make({ maxBufferedMsgs: 5, max_buffered_msgs: 6 }), TypeError, 'maxBufferedMsgs', 'max_buffered_msgs');
+      throwsNaming(() => make({ socketPath: '/a', socket_path: '/b' }), TypeError, 'socketPath', 'socket_path');
+      const f = () => {};
+      throwsNaming(
+        () => make({ onAgentStatusChanged: f, on_agent_status_changed: () => {} }),
+        TypeError,
+        'onAgentStatusChanged',
+        'on_agent_status_changed',
+      );
+      // The same value under both names is not a conflict.
+      assert.doesNotThrow(() => make({ maxBufferedMsgs: 5, max_buffered_msgs: 5, onAgentStatusChanged: f, on_agent_status_changed: f }));
+    });
+
+    it('accepts boundary values and no options at all', () => {
+      assert.doesNotThrow(() => make({ maxBufferedMsgs: 0, handshakeTimeoutMs: 0, stopTimeoutMs: 0, reconnectIntervalMs: 1 }));
+      assert.doesNotThrow(() => make({ onAgentStatusChanged: null, onConnectionStatusChanged: undefined }));
+      assert.doesNotThrow(() => make({ highWaterMark: 1024 * 1024, maxQueueBytes: 1024 * 1024 }));
+      assert.doesNotThrow(() => new IottlySDK('app'));
+      assert.doesNotThrow(() => new IottlySDK('app', null));
+    });
+
+    it('validates the name: a non-empty string', () => {
+      for (const name of ['', 42, null, undefined, {}, ['a']]) {
+        throwsNaming(() => new IottlySDK(name, { transport }), TypeError, 'name');
+      }
+    });
+
+    it('reports its transport kind', (t) => {
+      const client = makeSDK(t, transport, '/nonexistent/s.sock');
+      assert.equal(client.transport, transport);
+      assert.equal(client.stats().transport, transport);
+    });
+
+    it('the snake_case options work end to end (socket_path, max_buffered_msgs, both callbacks)', async (t) => {
+      const socketPath = tempSocket(t);
+      const agentStatuses = [];
+      const connStatuses = [];
+      const client = new IottlySDK('snake-app', {
+        transport,
+        socket_path: socketPath,
+        max_buffered_msgs: 2,
+        on_agent_status_changed: (s) => agentStatuses.push(s),
+        on_connection_status_changed: (s) => connStatuses.push(s),
+        reconnectIntervalMs: 20,
+      });
+      t.after(() => client.stop());
+      client.start();
+      for (let i = 0; i < 5; i++) client.send({ i });
+      const sim = await startSim(t, { socketPath, connectionStatusOnHello: 'connected' });
+      await waitFor(() => agentStatuses.includes('started') && connStatuses.length === 1, 'both callbacks');
+      await waitFor(() => sim.telemetry.length === 2, 'the two kept messages');
+      client.send({ i: 5 });
+      await waitFor(() => sim.telemetry.length === 3, 'a message sent while linked');
+      assert.deepEqual(sim.telemetry.map((r) => r.payload.i), [3, 4, 5]);
+      assert.equal(sim.clients[0].name, 'snake-app');
+      assert.deepEqual(connStatuses, ['connected']);
+      assert.equal(client.stats().dropped.overflow, 3);
+    });
+
+    it("transport: 'native' without the addon throws TransportUnavailable pointing at npm run build:native", (t) => {
+      if (sdk.nativeAvailable()) {
+        t.skip('the native addon is built and loads here');
+        return;
+      }
+      assert.throws(
+        () => new IottlySDK('app', { transport: 'native', socketPath: '/nonexistent/s.sock' }),
+        (err) =>
+          err instanceof TransportUnavailable &&
+          err.code === 'ERR_IOTTLY_TRANSPORT_UNAVAILABLE' &&
+          err.message.includes('npm run build:native'),
+      );
+    });
+  });
+}
+
+describe('module surface', () => {
+  it('error classes have stable names and codes', () => {
+    const cases = [
+      [new DisconnectedSDK(), 'DisconnectedSDK', 'ERR_IOTTLY_DISCONNECTED'],
+      [new InvalidAgentVersion('old'), 'InvalidAgentVersion', 'ERR_IOTTLY_AGENT_VERSION'],
+      [new ValueError('bad'), 'ValueError', 'ERR_IOTTLY_VALUE'],
+      [new TransportUnavailable('none'), 'TransportUnavailable', 'ERR_IOTTLY_TRANSPORT_UNAVAILABLE'],
+    ];
+    for (const [err, name, code] of cases) {
+      assert.ok(err instanceof Error);
+      assert.equal(err.name, name);
+      assert.equal(err.code, code);
+      assert.ok(String(err).startsWith(`${name}:`), String(err));
+      assert.equal(typeof err.message, 'string');
+    }
+  });
+
+  it('package.json version equals SDK_VERSION and the hello version', () => {
+    const pkg = JSON.parse(readFileSync(join(REPO, 'package.json'), 'utf8'));
+    assert.equal(pkg.name, 'iottly-sdk');
+    assert.equal(pkg.version, sdk.SDK_VERSION);
+    assert.equal(sdk.SDK_VERSION, '1.3.0');
+  });
+
+  it('a string as options is the socket path', async (t) => {
+    const sim = await startSim(t);
+    const client = new IottlySDK('string-opts', sim.socketPath);
+    t.after(() => client.stop());
+    assert.equal(client.transport, sdk.defaultTransport());
+    client.start();
+    client.send({ via: 'string' });
+    await waitFor(() => sim.telemetry.length === 1, 'telemetry through a string-configured SDK');
+    assert.equal(sim.telemetry[0].name, 'string-opts');
+  });
+
+  it('IOTTLY_SDK_TRANSPORT=js makes the default transport js', async () => {
+    const code = `
+      const sdk = require('./dist/index.js');
+      const client = new sdk.IottlySDK('env', { socketPath: '/nonexistent/s.sock' });
+      console.log(JSON.stringify({ transport: client.transport, dflt: sdk.defaultTransport() }));
+    `;
+    const r = await runNode(['-e', code], { env: { IOTTLY_SDK_TRANSPORT: 'js' } });
+    assert.equal(r.code, 0, r.stderr);
+    assert.deepEqual(JSON.parse(r.stdout), { transport: 'js', dflt: 'js' });
+  });
+
+  it("require('iottly-sdk') and import from 'iottly-sdk' work by package name and share one instance", async (t) => {
+    const sim = await startSim(t);
+    const dir = consumerDir(t);
+    // Each child connects, sends one message once 'started', stops gracefully and exits.
+    const body = (tag) => `
+      const client = new IottlySDK('consumer-${tag}', { socketPath: process.env.SOCK });
+      client.on('agentStatus', (s) => {
+        if (s !== 'started') return;
+        client.send({ via: '${tag}', transport: client.transport });
+        client.stop().then(() => console.log('done ' + client.transport));
+      });
+      client.start();
+    `;
+    const cjs = `const { IottlySDK, SDK_VERSION } = require('iottly-sdk'); if (SDK_VERSION !== '1.3.0') process.exit(3);${body('cjs')}`;
+    const esm = `
+      import { IottlySDK, SDK_VERSION } from 'iottly-sdk';
+      import dflt from 'iottly-sdk';
+      import { createRequire } from 'node:module';
+      const require = createRequire(process.cwd() + '/x.js');
+      if (require('iottly-sdk').IottlySDK !== IottlySDK || dflt.IottlySDK !== IottlySDK) process.exit(4);
+      if (SDK_VERSION !== '1.3.0') process.exit(3);
+      ${body('esm')}
+    `;
+    const env = { SOCK: sim.socketPath };
+    const [a, b] = await Promise.all([
+      runNode(['-e', cjs], { cwd: dir, env }),
+      runNode(['--input-type=module', '-e', esm], { cwd: dir, env }),
+    ]);
+    assert.equal(a.code, 0, a.stderr);
+    assert.equal(b.code, 0, b.stderr);
+    assert.match(a.stdout, /^done (js|native)\n$/);
+    assert.match(b.stdout, /^done (js|native)\n$/);
+    await waitFor(() => sim.telemetry.length === 2 && sim.counts.goodbyes === 2, 'both children');
+    assert.deepEqual(sim.telemetry.map((r) => r.payload.via).sort(), ['cjs', 'esm']);
+    assert.deepEqual(sim.telemetry.map((r) => r.name).sort(), ['consumer-cjs', 'consumer-esm']);
+  });
+
+  it("'iottly-sdk/js' pins the js transport, from require and import, whatever the options say", async (t) => {
+    const dir = consumerDir(t);
+    const cjs = `
+      const js = require('iottly-sdk/js');
+      const a = new js.IottlySDK('a', { socketPath: '/nonexistent/s.sock' });
+      const b = new js.IottlySDK('b', { socketPath: '/nonexistent/s.sock', transport: 'native' });
+      console.log(JSON.stringify([a.transport, b.transport, typeof js.ValueError, js.SDK_VERSION]));
+    `;
+    const esm = `
+      import { IottlySDK, ValueError, SDK_VERSION } from 'iottly-sdk/js';
+      const a = new IottlySDK('a', { socketPath: '/nonexistent/s.sock' });
+      const b = new IottlySDK('b', { socketPath: '/nonexistent/s.sock', transport: 'native' });
+      console.log(JSON.stringify([a.transport, b.transport, typeof ValueError, SDK_VERSION]));
+    `;
+    const env = { IOTTLY_SDK_TRANSPORT: 'native' };
+    const [a, b] = await Promise.all([
+      runNode(['-e', cjs], { cwd: dir, env }),
+      runNode(['--input-type=module', '-e', esm], { cwd: dir, env }),
+    ]);
+    assert.equal(a.code, 0, a.stderr);
+    assert.equal(b.code, 0, b.stderr);
+    assert.deepEqual(JSON.parse(a.stdout), ['js', 'js', 'function', '1.3.0']);
+    assert.deepEqual(JSON.parse(b.stdout), ['js', 'js', 'function', '1.3.0']);
+  });
+});
