@@ -1,0 +1,409 @@
+#include "io_loop.h"
+
+#include <poll.h>
+#include <sys/eventfd.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+#include <system_error>
+#include <utility>
+
+namespace iottly {
+
+namespace {
+// Bytes described to one sendmsg(): large enough to amortise the call, small enough for the
+// socket buffer to take most of it (a Unix stream socket buffers about 200 KiB by default).
+constexpr size_t kWriteBatchBytes = 256 * 1024;
+constexpr size_t kReadBytes = 64 * 1024;
+// Bounded rounds per loop iteration so reads and wake-ups are served during a long burst.
+constexpr int kWriteRounds = 8;
+constexpr int kReadRounds = 8;
+
+int MillisUntil(std::chrono::steady_clock::time_point when) {
+  const auto left = std::chrono::duration_cast<std::chrono::microseconds>(when - std::chrono::steady_clock::now());
+  if (left.count() <= 0) return 0;
+  return static_cast<int>((left.count() + 999) / 1000);
+}
+
+std::shared_ptr<const std::string> MakeChunk(std::string s) {
+  return std::make_shared<const std::string>(std::move(s));
+}
+}  // namespace
+
+IoLoop::IoLoop(IoOptions options, std::function<void()> notify)
+    : options_(std::move(options)),
+      notify_(std::move(notify)),
+      queue_(options_.maxBufferedMsgs, options_.maxQueueBytes),
+      splitter_(options_.maxFrameBytes) {}
+
+IoLoop::~IoLoop() {
+  Abort();
+}
+
+void IoLoop::Start(std::string hello) {
+  if (thread_.joinable()) return;
+  wakeFd_ = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+  if (wakeFd_ < 0) throw std::system_error(errno, std::generic_category(), "eventfd");
+  {
+    std::lock_guard<std::mutex> lk(mu_);
+    hello_ = std::move(hello);
+    state_ = State::kIdle;
+    quit_ = false;
+    held_ = false;
+    wantPollOut_ = false;
+    stopRequested_ = false;
+    goodbyeQueued_ = false;
+    sleeping_ = false;
+    retryAt_ = Clock::now();
+  }
+  if (readBuf_.empty()) readBuf_.resize(kReadBytes);
+  try {
+    thread_ = std::thread(&IoLoop::Run, this);
+  } catch (...) {
+    close(wakeFd_);
+    wakeFd_ = -1;
+    throw;
+  }
+}
+
+IoLoop::PushResult IoLoop::PushTelemetry(std::string frames, bool wantDrain) {
+  std::vector<uint32_t> sizes;
+  const char* data = frames.data();
+  size_t start = 0;
+  const size_t n = frames.size();
+  while (start < n) {
+    const void* hit = std::memchr(data + start, '\n', n - start);
+    const size_t end = hit ? static_cast<const char*>(hit) - data + 1 : n;
+    sizes.push_back(static_cast<uint32_t>(end - start));
+    start = end;
+  }
+  auto chunk = MakeChunk(std::move(frames));
+  std::lock_guard<std::mutex> lk(mu_);
+  const size_t dropped = queue_.PushTelemetry(std::move(chunk), sizes, state_ == State::kLinked);
+  counters_.droppedOverflow += dropped;
+  if (wantDrain) needDrain_ = true;
+  if (state_ == State::kLinked && !held_) Wake();
+  return PushResult{dropped, queue_.TelemetryCount(), queue_.TelemetryBytes()};
+}
+
+bool IoLoop::PushCall(std::string frame) {
+  const uint32_t size = static_cast<uint32_t>(frame.size());
+  auto chunk = MakeChunk(std::move(frame));
+  std::lock_guard<std::mutex> lk(mu_);
+  if (state_ != State::kLinked || stopRequested_) {
+    counters_.droppedCalls++;
+    return false;
+  }
+  queue_.PushCall(Frame{std::move(chunk), 0, size});
+  Wake();
+  return true;
+}
+
+void IoLoop::Hold(bool held) {
+  std::lock_guard<std::mutex> lk(mu_);
+  held_ = held;
+  if (!held) Wake();
+}
+
+void IoLoop::RequestStop(std::string goodbye, uint32_t timeoutMs) {
+  std::lock_guard<std::mutex> lk(mu_);
+  goodbye_ = std::move(goodbye);
+  stopRequested_ = true;
+  stopDeadline_ = Clock::now() + std::chrono::milliseconds(timeoutMs);
+  Wake();
+}
+
+size_t IoLoop::DropQueued() {
+  std::lock_guard<std::mutex> lk(mu_);
+  counters_.droppedCalls += queue_.Reset();
+  const size_t n = queue_.ClearTelemetry();
+  counters_.droppedStop += n;
+  return n;
+}
+
+void IoLoop::Abort() {
+  if (thread_.joinable()) {
+    {
+      std::lock_guard<std::mutex> lk(mu_);
+      quit_ = true;
+      sleeping_ = true;  // force the eventfd write: the thread may be anywhere
+      Wake();
+    }
+    thread_.join();
+  }
+  if (wakeFd_ >= 0) {
+    close(wakeFd_);
+    wakeFd_ = -1;
+  }
+}
+
+void IoLoop::Join() {
+  if (thread_.joinable()) thread_.join();
+  if (wakeFd_ >= 0) {
+    close(wakeFd_);
+    wakeFd_ = -1;
+  }
+}
+
+std::vector<IoEvent> IoLoop::TakeEvents() {
+  std::vector<IoEvent> out;
+  std::lock_guard<std::mutex> lk(mu_);
+  out.swap(events_);
+  return out;
+}
+
+void IoLoop::ReadCounters(Counters& out, size_t& buffered, uint64_t& bufferedBytes) {
+  std::lock_guard<std::mutex> lk(mu_);
+  out = counters_;
+  buffered = queue_.TelemetryCount();
+  bufferedBytes = queue_.TelemetryBytes();
+}
+
+void IoLoop::Run() {
+  std::unique_lock<std::mutex> lk(mu_);
+  for (;;) {
+    if (quit_) {
+      CloseSocket();
+      return;
+    }
+    if (stopRequested_) {
+      held_ = false;
+      if (state_ != State::kLinked || Clock::now() >= stopDeadline_ ||
+          (goodbyeQueued_ && queue_.Idle())) {
+        FinishStop();
+        return;
+      }
+      if (!goodbyeQueued_ && queue_.Idle()) {
+        const uint32_t size = static_cast<uint32_t>(goodbye_.size());
+        queue_.PushControl(Frame{MakeChunk(goodbye_), 0, size});
+        goodbyeQueued_ = true;
+      }
+    }
+    if (state_ == State::kIdle && !stopRequested_ && Clock::now() >= retryAt_) TryConnect();
+    if (state_ == State::kLinked && !wantPollOut_) WriteSome(lk);
+    if (quit_ || (stopRequested_ && (state_ != State::kLinked || (goodbyeQueued_ && queue_.Idle())))) continue;
+
+    pollfd fds[2] = {{wakeFd_, POLLIN, 0}, {fd_, 0, 0}};
+    nfds_t nfds = 1;
+    if (state_ == State::kConnecting) {
+      fds[1].events = POLLOUT;
+      nfds = 2;
+    } else if (state_ == State::kLinked) {
+      fds[1].events = static_cast<short>(POLLIN | (wantPollOut_ ? POLLOUT : 0));
+      nfds = 2;
+    }
+    int timeout = -1;
+    if (state_ == State::kLinked && !wantPollOut_ && queue_.HasWritable(held_)) {
+      timeout = 0;
+    } else if (state_ == State::kIdle) {
+      timeout = MillisUntil(retryAt_);
+    }
+    if (stopRequested_) {
+      const int left = MillisUntil(stopDeadline_);
+      if (timeout < 0 || left < timeout) timeout = left;
+    }
+    sleeping_ = timeout != 0;
+    lk.unlock();
+    const int ready = poll(fds, nfds, timeout);
+    lk.lock();
+    sleeping_ = false;
+    if (ready <= 0) continue;
+    if (fds[0].revents & POLLIN) {
+      uint64_t value;
+      while (read(wakeFd_, &value, sizeof value) < 0 && errno == EINTR) {
+      }
+    }
+    if (nfds < 2 || fds[1].revents == 0) continue;
+    if (state_ == State::kConnecting) {
+      int err = 0;
+      socklen_t len = sizeof err;
+      if (getsockopt(fd_, SOL_SOCKET, SO_ERROR, &err, &len) < 0) err = errno;
+      if (err == 0) Connected();
+      else ConnectFailed(err);
+    } else if (state_ == State::kLinked) {
+      if (fds[1].revents & (POLLOUT | POLLERR | POLLHUP)) wantPollOut_ = false;
+      if (fds[1].revents & (POLLIN | POLLERR | POLLHUP)) ReadSome(lk);
+    }
+  }
+}
+
+void IoLoop::TryConnect() {
+  sockaddr_un addr{};
+  addr.sun_family = AF_UNIX;
+  if (options_.socketPath.size() >= sizeof addr.sun_path) {
+    ConnectFailed(ENAMETOOLONG);
+    return;
+  }
+  std::memcpy(addr.sun_path, options_.socketPath.data(), options_.socketPath.size());
+  fd_ = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+  if (fd_ < 0) {
+    ConnectFailed(errno);
+    return;
+  }
+  int r;
+  do {
+    r = connect(fd_, reinterpret_cast<sockaddr*>(&addr), sizeof addr);
+  } while (r < 0 && errno == EINTR);
+  if (r == 0) {
+    Connected();
+  } else if (errno == EINPROGRESS) {
+    state_ = State::kConnecting;
+  } else {
+    ConnectFailed(errno);
+  }
+}
+
+void IoLoop::Connected() {
+  state_ = State::kLinked;
+  if (connections_++ > 0) counters_.reconnects++;
+  held_ = false;
+  wantPollOut_ = false;
+  splitter_.Reset();
+  // The hello goes first on every connection: nothing is half written and control leads the queue.
+  queue_.PushControl(Frame{MakeChunk(hello_), 0, static_cast<uint32_t>(hello_.size())});
+  Post(IoEvent{IoEvent::kLink});
+}
+
+void IoLoop::ConnectFailed(int err) {
+  CloseSocket();
+  counters_.connectErrors++;
+  IoEvent event{IoEvent::kConnectError};
+  event.error = err;
+  event.syscall = "connect";
+  Post(std::move(event));
+  retryAt_ = Clock::now() + std::chrono::milliseconds(options_.reconnectIntervalMs);
+}
+
+void IoLoop::LinkLost(int err, const char* syscall) {
+  CloseSocket();
+  counters_.droppedCalls += queue_.Reset();
+  splitter_.Reset();
+  // A connection closed while stopping is the stop's business: no unlink, everything left is 'stop'.
+  if (stopRequested_) return;
+  const size_t dropped = queue_.TrimToCount();
+  if (dropped > 0) {
+    counters_.droppedOverflow += dropped;
+    IoEvent drop{IoEvent::kDrop};
+    drop.count = dropped;
+    Post(std::move(drop));
+  }
+  IoEvent event{IoEvent::kUnlink};
+  event.error = err;
+  event.syscall = syscall;
+  Post(std::move(event));
+  retryAt_ = Clock::now() + std::chrono::milliseconds(options_.reconnectIntervalMs);
+}
+
+void IoLoop::WriteSome(std::unique_lock<std::mutex>& lk) {
+  for (int round = 0; round < kWriteRounds && state_ == State::kLinked; round++) {
+    iov_.clear();
+    const size_t bytes = queue_.Take(iov_, held_, kWriteBatchBytes);
+    if (iov_.empty()) return;
+    const int fd = fd_;
+    lk.unlock();
+    msghdr msg{};
+    msg.msg_iov = iov_.data();
+    msg.msg_iovlen = iov_.size();
+    ssize_t n;
+    do {
+      n = sendmsg(fd, &msg, MSG_NOSIGNAL | MSG_DONTWAIT);
+    } while (n < 0 && errno == EINTR);
+    const int err = errno;
+    lk.lock();
+    queue_.Settle(n > 0 ? static_cast<size_t>(n) : 0, counters_);
+    if (n < 0) {
+      if (err == EAGAIN || err == EWOULDBLOCK) wantPollOut_ = true;
+      else LinkLost(err, "write");
+      return;
+    }
+    CheckDrain();
+    if (static_cast<size_t>(n) < bytes) {
+      wantPollOut_ = true;
+      return;
+    }
+  }
+}
+
+void IoLoop::ReadSome(std::unique_lock<std::mutex>& lk) {
+  LineBatch batch;
+  const int fd = fd_;
+  bool eof = false;
+  int err = 0;
+  lk.unlock();
+  for (int round = 0; round < kReadRounds; round++) {
+    const ssize_t n = read(fd, readBuf_.data(), readBuf_.size());
+    if (n > 0) {
+      splitter_.Push(readBuf_.data(), static_cast<size_t>(n), batch);
+      if (static_cast<size_t>(n) < readBuf_.size()) break;
+      continue;
+    }
+    if (n == 0) {
+      eof = true;
+      break;
+    }
+    if (errno == EINTR) continue;
+    if (errno != EAGAIN && errno != EWOULDBLOCK) err = errno;
+    break;
+  }
+  lk.lock();
+  for (uint64_t bytes : batch.oversize) {
+    counters_.oversizeFrames++;
+    IoEvent event{IoEvent::kOversize};
+    event.count = bytes;
+    Post(std::move(event));
+  }
+  if (!batch.sizes.empty()) {
+    IoEvent event{IoEvent::kFrames};
+    event.bytes = std::move(batch.bytes);
+    event.sizes = std::move(batch.sizes);
+    Post(std::move(event));
+  }
+  if (eof || err != 0) LinkLost(err, "read");
+}
+
+void IoLoop::FinishStop() {
+  CloseSocket();
+  counters_.droppedCalls += queue_.Reset();
+  const size_t dropped = queue_.ClearTelemetry();
+  counters_.droppedStop += dropped;
+  splitter_.Reset();
+  held_ = false;
+  IoEvent event{IoEvent::kStopped};
+  event.count = dropped;
+  Post(std::move(event));
+}
+
+void IoLoop::CloseSocket() {
+  if (fd_ >= 0) {
+    close(fd_);
+    fd_ = -1;
+  }
+  state_ = State::kIdle;
+  wantPollOut_ = false;
+}
+
+void IoLoop::CheckDrain() {
+  if (needDrain_ && state_ == State::kLinked && queue_.TelemetryBytes() < options_.highWaterMark) {
+    needDrain_ = false;
+    Post(IoEvent{IoEvent::kDrain});
+  }
+}
+
+void IoLoop::Post(IoEvent&& event) {
+  const bool first = events_.empty();
+  events_.push_back(std::move(event));
+  if (first) notify_();
+}
+
+void IoLoop::Wake() {
+  if (!sleeping_ || wakeFd_ < 0) return;
+  sleeping_ = false;
+  const uint64_t one = 1;
+  while (write(wakeFd_, &one, sizeof one) < 0 && errno == EINTR) {
+  }
+}
+
+}  // namespace iottly

@@ -1,0 +1,269 @@
+#include "native_transport.h"
+
+#include <cstring>
+#include <string>
+#include <system_error>
+#include <utility>
+
+namespace iottly {
+
+namespace {
+
+// Field order of the Float64Array filled by counters(); src/native.ts reads it in this order.
+constexpr size_t kCounterFields = 11;
+
+uint64_t RequireCount(const Napi::Object& options, const char* name) {
+  Napi::Value v = options.Get(name);
+  if (!v.IsNumber()) throw Napi::TypeError::New(options.Env(), std::string("options.") + name + " must be a number");
+  const double d = v.As<Napi::Number>().DoubleValue();
+  if (!(d >= 0) || d > 9007199254740991.0) {
+    throw Napi::RangeError::New(options.Env(), std::string("options.") + name + " must be a non-negative integer");
+  }
+  return static_cast<uint64_t>(d);
+}
+
+void Check(Napi::Env env, napi_status status, const char* what) {
+  if (status != napi_ok) throw Napi::Error::New(env, std::string(what) + " failed");
+}
+
+// UTF-8 bytes of a string (JS tells the byte length, so one copy suffices) or of a Buffer.
+std::string TakeBytes(const Napi::Value& value, const Napi::Value& lengthHint) {
+  Napi::Env env = value.Env();
+  if (value.IsBuffer()) {
+    auto buf = value.As<Napi::Buffer<char>>();
+    size_t len = buf.Length();
+    if (lengthHint.IsNumber()) {
+      const double hint = lengthHint.As<Napi::Number>().DoubleValue();
+      if (hint >= 0 && hint < static_cast<double>(len)) len = static_cast<size_t>(hint);
+    }
+    return std::string(buf.Data(), len);
+  }
+  if (!value.IsString()) throw Napi::TypeError::New(env, "frames must be a string or a Buffer");
+  size_t expected = 0;
+  if (lengthHint.IsNumber()) {
+    expected = static_cast<size_t>(lengthHint.As<Napi::Number>().DoubleValue());
+  } else {
+    Check(env, napi_get_value_string_utf8(env, value, nullptr, 0, &expected), "napi_get_value_string_utf8");
+  }
+  std::string out(expected + 1, '\0');
+  size_t copied = 0;
+  Check(env, napi_get_value_string_utf8(env, value, out.data(), out.size(), &copied), "napi_get_value_string_utf8");
+  if (copied != expected) {
+    // A wrong hint: measure properly rather than keep a truncated frame.
+    Check(env, napi_get_value_string_utf8(env, value, nullptr, 0, &expected), "napi_get_value_string_utf8");
+    out.assign(expected + 1, '\0');
+    Check(env, napi_get_value_string_utf8(env, value, out.data(), out.size(), &copied), "napi_get_value_string_utf8");
+  }
+  out.resize(copied);
+  return out;
+}
+
+}  // namespace
+
+Napi::Function NativeTransport::Init(Napi::Env env) {
+  return DefineClass(env, "NativeTransport",
+                     {
+                         InstanceMethod<&NativeTransport::Start>("start"),
+                         InstanceMethod<&NativeTransport::Push>("push"),
+                         InstanceMethod<&NativeTransport::Call>("call"),
+                         InstanceMethod<&NativeTransport::Hold>("hold"),
+                         InstanceMethod<&NativeTransport::Stop>("stop"),
+                         InstanceMethod<&NativeTransport::Join>("join"),
+                         InstanceMethod<&NativeTransport::ReadCounters>("counters"),
+                         InstanceMethod<&NativeTransport::Ref>("ref"),
+                         InstanceMethod<&NativeTransport::Unref>("unref"),
+                     });
+}
+
+NativeTransport::NativeTransport(const Napi::CallbackInfo& info) : Napi::ObjectWrap<NativeTransport>(info) {
+  Napi::Env env = info.Env();
+  if (info.Length() < 3 || !info[0].IsObject() || !info[1].IsTypedArray() || !info[2].IsFunction()) {
+    throw Napi::TypeError::New(env, "NativeTransport(options, status: Float64Array, onEvents: Function)");
+  }
+  Napi::Object options = info[0].As<Napi::Object>();
+  Napi::Value path = options.Get("socketPath");
+  if (!path.IsString()) throw Napi::TypeError::New(env, "options.socketPath must be a string");
+  auto status = info[1].As<Napi::TypedArray>();
+  if (status.TypedArrayType() != napi_float64_array || status.ElementLength() < 2) {
+    throw Napi::TypeError::New(env, "status must be a Float64Array of at least 2 elements");
+  }
+  IoOptions io;
+  io.socketPath = path.As<Napi::String>().Utf8Value();
+  io.reconnectIntervalMs = static_cast<uint32_t>(RequireCount(options, "reconnectIntervalMs"));
+  io.maxBufferedMsgs = static_cast<size_t>(RequireCount(options, "maxBufferedMsgs"));
+  io.maxQueueBytes = RequireCount(options, "maxQueueBytes");
+  io.highWaterMark = RequireCount(options, "highWaterMark");
+  io.maxFrameBytes = static_cast<size_t>(RequireCount(options, "maxFrameBytes"));
+
+  statusRef_ = Napi::Persistent(status.As<Napi::Float64Array>());
+  status_ = statusRef_.Value().Data();
+  onEvents_ = Napi::Persistent(info[2].As<Napi::Function>());
+  env_ = env;
+  // Runs on the I/O thread: one thread-safe call announces a whole batch of pending events.
+  loop_ = std::make_unique<IoLoop>(std::move(io), [this] {
+    const napi_status s = tsfn_.NonBlockingCall();
+    (void)s;  // napi_closing: the environment is going away and its cleanup hook stops us
+  });
+}
+
+NativeTransport::~NativeTransport() {
+  // Normally stop()/join() or the cleanup hook ran first; this covers a transport never stopped.
+  if (loop_) loop_->Abort();
+  if (hookAdded_) {
+    napi_remove_env_cleanup_hook(env_, &NativeTransport::OnEnvCleanup, this);
+    hookAdded_ = false;
+  }
+}
+
+Napi::Value NativeTransport::Start(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  if (running_) return env.Undefined();
+  if (info.Length() < 1 || !info[0].IsString()) throw Napi::TypeError::New(env, "hello must be a string");
+  std::string hello = info[0].As<Napi::String>().Utf8Value();
+  tsfn_ = EventFunction::New(env, onEvents_.Value(), "iottly-sdk-transport", 0, 1, this);
+  tsfnLive_ = true;
+  if (!refed_) tsfn_.Unref(env);  // node-addon-api throws on a failed status
+  // Added after the thread-safe function so that at teardown it runs first (hooks run in reverse).
+  Check(env, napi_add_env_cleanup_hook(env, &NativeTransport::OnEnvCleanup, this), "napi_add_env_cleanup_hook");
+  hookAdded_ = true;
+  try {
+    loop_->Start(std::move(hello));
+  } catch (const std::system_error& e) {
+    Shutdown(env);
+    throw Napi::Error::New(env, std::string("cannot start the I/O thread: ") + e.what());
+  }
+  running_ = true;
+  // While the thread runs, the JS object must outlive any reference the application holds.
+  ObjectWrap::Ref();
+  return env.Undefined();
+}
+
+Napi::Value NativeTransport::Push(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  std::string frames = TakeBytes(info[0], info[1]);
+  const bool wantDrain = info.Length() > 2 && info[2].ToBoolean().Value();
+  const IoLoop::PushResult r = loop_->PushTelemetry(std::move(frames), wantDrain);
+  status_[0] = static_cast<double>(r.count);
+  status_[1] = static_cast<double>(r.bytes);
+  return Napi::Number::New(env, static_cast<double>(r.dropped));
+}
+
+Napi::Value NativeTransport::Call(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  if (info.Length() < 1 || !info[0].IsString()) throw Napi::TypeError::New(env, "frame must be a string");
+  return Napi::Boolean::New(env, loop_->PushCall(info[0].As<Napi::String>().Utf8Value()));
+}
+
+Napi::Value NativeTransport::Hold(const Napi::CallbackInfo& info) {
+  loop_->Hold(info.Length() > 0 && info[0].ToBoolean().Value());
+  return info.Env().Undefined();
+}
+
+Napi::Value NativeTransport::Stop(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  if (info.Length() < 2 || !info[0].IsString() || !info[1].IsNumber()) {
+    throw Napi::TypeError::New(env, "stop(goodbye: string, timeoutMs: number)");
+  }
+  if (!running_) return Napi::Number::New(env, static_cast<double>(loop_->DropQueued()));
+  const double timeout = info[1].As<Napi::Number>().DoubleValue();
+  loop_->RequestStop(info[0].As<Napi::String>().Utf8Value(),
+                     static_cast<uint32_t>(timeout < 0 ? 0 : timeout > 4e9 ? 4e9 : timeout));
+  // The thread ends with a 'stopped' event; JavaScript then calls join().
+  return Napi::Number::New(env, -1);
+}
+
+Napi::Value NativeTransport::Join(const Napi::CallbackInfo& info) {
+  Shutdown(info.Env());
+  return info.Env().Undefined();
+}
+
+void NativeTransport::Shutdown(Napi::Env env) {
+  loop_->Join();
+  if (!tsfnLive_) return;
+  tsfnLive_ = false;
+  Check(env, tsfn_.Release(), "napi_release_threadsafe_function");
+  tsfn_ = EventFunction();
+  if (hookAdded_) {
+    hookAdded_ = false;
+    Check(env, napi_remove_env_cleanup_hook(env, &NativeTransport::OnEnvCleanup, this), "napi_remove_env_cleanup_hook");
+  }
+  if (running_) {
+    running_ = false;
+    ObjectWrap::Unref();
+  }
+}
+
+void NativeTransport::OnEnvCleanup(void* arg) {
+  // The environment (a worker, or the main thread at exit) is going away: end the thread now.
+  auto* self = static_cast<NativeTransport*>(arg);
+  self->hookAdded_ = false;
+  self->loop_->Abort();
+  if (self->tsfnLive_) {
+    self->tsfnLive_ = false;
+    self->tsfn_.Abort();
+    self->tsfn_ = EventFunction();
+  }
+  self->running_ = false;
+}
+
+Napi::Value NativeTransport::ReadCounters(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  if (info.Length() < 1 || !info[0].IsTypedArray()) throw Napi::TypeError::New(env, "out must be a Float64Array");
+  auto out = info[0].As<Napi::TypedArray>();
+  if (out.TypedArrayType() != napi_float64_array || out.ElementLength() < kCounterFields) {
+    throw Napi::TypeError::New(env, "out must be a Float64Array of 11 elements");
+  }
+  Counters c;
+  size_t buffered = 0;
+  uint64_t bufferedBytes = 0;
+  loop_->ReadCounters(c, buffered, bufferedBytes);
+  double* d = out.As<Napi::Float64Array>().Data();
+  const double values[kCounterFields] = {
+      double(c.written),      double(c.bytesWritten), double(buffered),          double(bufferedBytes),
+      double(c.droppedOverflow), double(c.droppedStop), double(c.droppedCalls), double(c.callsWritten),
+      double(c.reconnects),   double(c.connectErrors), double(c.oversizeFrames),
+  };
+  std::memcpy(d, values, sizeof values);
+  return env.Undefined();
+}
+
+Napi::Value NativeTransport::Ref(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  refed_ = true;
+  if (tsfnLive_) tsfn_.Ref(env);
+  return env.Undefined();
+}
+
+Napi::Value NativeTransport::Unref(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  refed_ = false;
+  if (tsfnLive_) tsfn_.Unref(env);
+  return env.Undefined();
+}
+
+void NativeTransport::DeliverEvents(Napi::Env env, Napi::Function callback, NativeTransport* self, void*) {
+  if (env == nullptr || self == nullptr) return;  // the environment is being torn down
+  std::vector<IoEvent> events = self->loop_->TakeEvents();
+  if (events.empty()) return;
+  // Flat list: [type, a, b, type, a, b, ...]; for frames a = Buffer, b = Uint32Array of lengths.
+  Napi::Array list = Napi::Array::New(env, events.size() * 3);
+  uint32_t i = 0;
+  for (IoEvent& e : events) {
+    list.Set(i++, Napi::Number::New(env, e.type));
+    if (e.type == IoEvent::kFrames) {
+      list.Set(i++, Napi::Buffer<char>::Copy(env, e.bytes.data(), e.bytes.size()));
+      auto sizes = Napi::Uint32Array::New(env, e.sizes.size());
+      std::memcpy(sizes.Data(), e.sizes.data(), e.sizes.size() * sizeof(uint32_t));
+      list.Set(i++, sizes);
+    } else if (e.type == IoEvent::kUnlink || e.type == IoEvent::kConnectError) {
+      list.Set(i++, Napi::Number::New(env, e.error));
+      list.Set(i++, Napi::String::New(env, e.syscall));
+    } else {
+      list.Set(i++, Napi::Number::New(env, static_cast<double>(e.count)));
+      list.Set(i++, env.Undefined());
+    }
+  }
+  callback.Call({list});
+}
+
+}  // namespace iottly

@@ -1,0 +1,54 @@
+#pragma once
+
+#include <napi.h>
+
+#include <memory>
+
+#include "io_loop.h"
+
+namespace iottly {
+
+// The JavaScript face of one transport: hands frames to its IoLoop and events back through a
+// thread-safe function, one call per batch of events. Declared to TypeScript in src/native.ts.
+class NativeTransport : public Napi::ObjectWrap<NativeTransport> {
+ public:
+  static Napi::Function Init(Napi::Env env);
+
+  explicit NativeTransport(const Napi::CallbackInfo& info);
+  ~NativeTransport() override;
+  NativeTransport(const NativeTransport&) = delete;
+  NativeTransport& operator=(const NativeTransport&) = delete;
+  NativeTransport(NativeTransport&&) = delete;
+  NativeTransport& operator=(NativeTransport&&) = delete;
+
+ private:
+  static void DeliverEvents(Napi::Env env, Napi::Function callback, NativeTransport* self, void* unused);
+  static void OnEnvCleanup(void* self);
+
+  Napi::Value Start(const Napi::CallbackInfo& info);
+  Napi::Value Push(const Napi::CallbackInfo& info);
+  Napi::Value Call(const Napi::CallbackInfo& info);
+  Napi::Value Hold(const Napi::CallbackInfo& info);
+  Napi::Value Stop(const Napi::CallbackInfo& info);
+  Napi::Value Join(const Napi::CallbackInfo& info);
+  Napi::Value ReadCounters(const Napi::CallbackInfo& info);
+  Napi::Value Ref(const Napi::CallbackInfo& info);
+  Napi::Value Unref(const Napi::CallbackInfo& info);
+
+  void Shutdown(Napi::Env env);
+
+  using EventFunction = Napi::TypedThreadSafeFunction<NativeTransport, void, &NativeTransport::DeliverEvents>;
+
+  std::unique_ptr<IoLoop> loop_;
+  EventFunction tsfn_;
+  Napi::FunctionReference onEvents_;
+  Napi::Reference<Napi::Float64Array> statusRef_;
+  double* status_ = nullptr;
+  napi_env env_ = nullptr;
+  bool hookAdded_ = false;
+  bool tsfnLive_ = false;
+  bool running_ = false;
+  bool refed_ = true;
+};
+
+}  // namespace iottly

@@ -1,0 +1,179 @@
+#include "outbound_queue.h"
+
+#include <climits>
+
+namespace iottly {
+
+namespace {
+constexpr size_t kMaxIov = IOV_MAX < 1024 ? IOV_MAX : 1024;
+}
+
+size_t OutboundQueue::PushTelemetry(std::shared_ptr<const std::string> chunk, const std::vector<uint32_t>& sizes,
+                                    bool linked) {
+  uint32_t offset = 0;
+  for (uint32_t size : sizes) {
+    telemetryBytes_ += size;
+    telemetry_.push_back(Frame{chunk, offset, size});
+    offset += size;
+  }
+  size_t dropped = 0;
+  if (linked) {
+    // Same bound as FrameQueue.trimToBytes: frames in flight are not counted, the newest is kept.
+    while (telemetryBytes_ > maxQueueBytes_ && telemetry_.size() > 1) {
+      telemetryBytes_ -= telemetry_.front().size;
+      telemetry_.pop_front();
+      dropped++;
+    }
+  } else {
+    while (telemetry_.size() > maxBufferedMsgs_) {
+      telemetryBytes_ -= telemetry_.front().size;
+      telemetry_.pop_front();
+      dropped++;
+    }
+  }
+  return dropped;
+}
+
+size_t OutboundQueue::Take(std::vector<iovec>& iov, bool held, size_t maxBytes) {
+  size_t bytes = 0;
+  inFlight_.clear();
+  auto add = [&](FrameKind kind, Frame&& frame, uint32_t skip) {
+    iov.push_back(iovec{const_cast<char*>(frame.data()) + skip, frame.size - skip});
+    bytes += frame.size - skip;
+    if (kind == FrameKind::kTelemetry) {
+      inFlightTelemetry_++;
+      inFlightTelemetryBytes_ += frame.size;
+    }
+    inFlight_.push_back(Taken{kind, std::move(frame)});
+  };
+  firstSkip_ = 0;
+  if (partial_.frame.chunk) {
+    firstSkip_ = partial_.written;
+    add(partial_.kind, std::move(partial_.frame), partial_.written);
+    partial_ = Partial{};
+  }
+  auto drain = [&](std::deque<Frame>& q, uint64_t& qBytes, FrameKind kind) {
+    while (!q.empty() && iov.size() < kMaxIov && (bytes == 0 || bytes + q.front().size <= maxBytes)) {
+      qBytes -= q.front().size;
+      add(kind, std::move(q.front()), 0);
+      q.pop_front();
+    }
+  };
+  drain(control_, controlBytes_, FrameKind::kControl);
+  drain(calls_, callBytes_, FrameKind::kCall);
+  if (!held) drain(telemetry_, telemetryBytes_, FrameKind::kTelemetry);
+  return bytes;
+}
+
+void OutboundQueue::Settle(size_t n, Counters& counters) {
+  size_t i = 0;
+  uint32_t skip = firstSkip_;
+  for (; i < inFlight_.size(); i++) {
+    const uint32_t remaining = inFlight_[i].frame.size - skip;
+    if (n < remaining) break;
+    n -= remaining;
+    CountWritten(inFlight_[i].kind, inFlight_[i].frame.size, counters);
+    if (inFlight_[i].kind == FrameKind::kTelemetry) {
+      inFlightTelemetry_--;
+      inFlightTelemetryBytes_ -= inFlight_[i].frame.size;
+    }
+    skip = 0;
+  }
+  size_t keepFrom = inFlight_.size();
+  if (i < inFlight_.size()) {
+    Taken& cut = inFlight_[i];
+    const uint32_t done = skip + static_cast<uint32_t>(n);
+    if (done > 0) {
+      // Started but not finished: it must be completed before anything else goes on this connection.
+      if (cut.kind == FrameKind::kTelemetry) {
+        inFlightTelemetry_--;
+        inFlightTelemetryBytes_ -= cut.frame.size;
+      }
+      partial_.kind = cut.kind;
+      partial_.frame = std::move(cut.frame);
+      partial_.written = done;
+      keepFrom = i + 1;
+    } else {
+      keepFrom = i;
+    }
+  }
+  for (size_t j = inFlight_.size(); j > keepFrom; j--) PutBack(std::move(inFlight_[j - 1]));
+  inFlight_.clear();
+  firstSkip_ = 0;
+}
+
+void OutboundQueue::PutBack(Taken&& t) {
+  const uint32_t size = t.frame.size;
+  switch (t.kind) {
+    case FrameKind::kControl:
+      controlBytes_ += size;
+      control_.push_front(std::move(t.frame));
+      break;
+    case FrameKind::kCall:
+      callBytes_ += size;
+      calls_.push_front(std::move(t.frame));
+      break;
+    case FrameKind::kTelemetry:
+      inFlightTelemetry_--;
+      inFlightTelemetryBytes_ -= size;
+      telemetryBytes_ += size;
+      telemetry_.push_front(std::move(t.frame));
+      break;
+  }
+}
+
+size_t OutboundQueue::Reset() {
+  size_t droppedCalls = calls_.size();
+  if (partial_.frame.chunk) {
+    if (partial_.kind == FrameKind::kTelemetry) {
+      // A cut frame is re-sent whole on the next connection; its written part never counted.
+      telemetryBytes_ += partial_.frame.size;
+      telemetry_.push_front(std::move(partial_.frame));
+    } else if (partial_.kind == FrameKind::kCall) {
+      droppedCalls++;
+    }
+    partial_ = Partial{};
+  }
+  calls_.clear();
+  callBytes_ = 0;
+  control_.clear();
+  controlBytes_ = 0;
+  return droppedCalls;
+}
+
+size_t OutboundQueue::TrimToCount() {
+  size_t dropped = 0;
+  while (telemetry_.size() > maxBufferedMsgs_) {
+    telemetryBytes_ -= telemetry_.front().size;
+    telemetry_.pop_front();
+    dropped++;
+  }
+  return dropped;
+}
+
+size_t OutboundQueue::ClearTelemetry() {
+  const size_t n = telemetry_.size();
+  telemetry_.clear();
+  telemetryBytes_ = 0;
+  return n;
+}
+
+size_t OutboundQueue::TelemetryCount() const {
+  size_t n = telemetry_.size() + inFlightTelemetry_;
+  if (partial_.frame.chunk && partial_.kind == FrameKind::kTelemetry) n++;
+  return n;
+}
+
+uint64_t OutboundQueue::TelemetryBytes() const {
+  uint64_t n = telemetryBytes_ + inFlightTelemetryBytes_;
+  if (partial_.frame.chunk && partial_.kind == FrameKind::kTelemetry) n += partial_.frame.size;
+  return n;
+}
+
+void OutboundQueue::CountWritten(FrameKind kind, uint32_t size, Counters& counters) {
+  counters.bytesWritten += size;
+  if (kind == FrameKind::kTelemetry) counters.written++;
+  else if (kind == FrameKind::kCall) counters.callsWritten++;
+}
+
+}  // namespace iottly

@@ -1,0 +1,99 @@
+#pragma once
+
+#include <sys/uio.h>
+
+#include <cstddef>
+#include <cstdint>
+#include <deque>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "counters.h"
+
+namespace iottly {
+
+enum class FrameKind : uint8_t { kControl, kCall, kTelemetry };
+
+// One complete frame (newline included) inside an immutable chunk shared by the frames of a batch.
+struct Frame {
+  std::shared_ptr<const std::string> chunk;
+  uint32_t offset = 0;
+  uint32_t size = 0;
+  const char* data() const { return chunk->data() + offset; }
+};
+
+// The outbound queue and its policy, the native twin of FrameQueue + JsTransport's bookkeeping.
+// Not thread-safe: the owner (IoLoop) guards it with its mutex. Frames taken for a write live in
+// the in-flight list until Settle() learns from the byte count which were written whole.
+class OutboundQueue {
+ public:
+  OutboundQueue(size_t maxBufferedMsgs, uint64_t maxQueueBytes)
+      : maxBufferedMsgs_(maxBufferedMsgs), maxQueueBytes_(maxQueueBytes) {}
+  OutboundQueue(const OutboundQueue&) = delete;
+  OutboundQueue& operator=(const OutboundQueue&) = delete;
+  OutboundQueue(OutboundQueue&&) = delete;
+  OutboundQueue& operator=(OutboundQueue&&) = delete;
+
+  // Appends telemetry frames and applies the bound for the link state; returns how many were dropped.
+  size_t PushTelemetry(std::shared_ptr<const std::string> chunk, const std::vector<uint32_t>& sizes, bool linked);
+  void PushCall(Frame frame) { PushBack(calls_, callBytes_, std::move(frame)); }
+  void PushControl(Frame frame) { PushBack(control_, controlBytes_, std::move(frame)); }
+
+  // Moves the next frames into the in-flight list and describes them in `iov`: a half-written frame
+  // first, then control, calls and (unless held) telemetry. Returns the byte count described.
+  size_t Take(std::vector<iovec>& iov, bool held, size_t maxBytes);
+  // `n` bytes of the last Take() reached the kernel: count whole frames, keep a cut one as partial,
+  // put the untouched rest back in front of their queues.
+  void Settle(size_t n, Counters& counters);
+  // The connection is gone: a cut telemetry frame goes back whole, cut or queued calls are dropped,
+  // control frames are forgotten. Returns the number of calls dropped.
+  size_t Reset();
+  // After Reset() on link loss: keep the newest maxBufferedMsgs. Returns how many were dropped.
+  size_t TrimToCount();
+  // Drops all telemetry; returns how many.
+  size_t ClearTelemetry();
+
+  bool HasWritable(bool held) const {
+    return partial_.frame.chunk || !control_.empty() || !calls_.empty() || (!held && !telemetry_.empty());
+  }
+  bool Idle() const { return !partial_.frame.chunk && control_.empty() && calls_.empty() && telemetry_.empty(); }
+  // Telemetry queued or in flight, as JsTransport counts it for `buffered` and the high-water mark.
+  size_t TelemetryCount() const;
+  uint64_t TelemetryBytes() const;
+
+ private:
+  struct Taken {
+    FrameKind kind;
+    Frame frame;
+  };
+  struct Partial {
+    FrameKind kind = FrameKind::kControl;
+    Frame frame;
+    uint32_t written = 0;
+  };
+
+  static void PushBack(std::deque<Frame>& q, uint64_t& bytes, Frame frame) {
+    bytes += frame.size;
+    q.push_back(std::move(frame));
+  }
+  void PutBack(Taken&& t);
+  static void CountWritten(FrameKind kind, uint32_t size, Counters& counters);
+
+  const size_t maxBufferedMsgs_;
+  const uint64_t maxQueueBytes_;
+  std::deque<Frame> control_;
+  std::deque<Frame> calls_;
+  std::deque<Frame> telemetry_;
+  uint64_t controlBytes_ = 0;
+  uint64_t callBytes_ = 0;
+  uint64_t telemetryBytes_ = 0;
+  Partial partial_;
+  std::vector<Taken> inFlight_;
+  // Bytes of the first in-flight frame already written on an earlier call.
+  uint32_t firstSkip_ = 0;
+  size_t inFlightTelemetry_ = 0;
+  uint64_t inFlightTelemetryBytes_ = 0;
+};
+
+}  // namespace iottly

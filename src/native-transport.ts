@@ -1,0 +1,248 @@
+import { getSystemErrorName } from 'node:util';
+import { type NativeTransportHandle, NativeEvent, loadBinding } from './native';
+import type { Transport, TransportCounters, TransportEvents, TransportOptions } from './transport';
+
+// Loaded at require time on purpose: src/loader.ts falls back to the JS transport when this throws.
+const binding = loadBinding();
+
+/**
+ * Telemetry is handed to the addon in batches: frames accepted in one synchronous run are joined
+ * into one string and passed once (at this size, or when the run ends). The first send of a run
+ * goes over at once, so a lone message never waits for the microtask. See bench/native-handoff.md.
+ */
+const STAGE_BYTES = 64 * 1024;
+
+/** The native transport: the addon owns the socket and the queue; this class adapts it to Transport. */
+class NativeTransport implements Transport {
+  readonly kind = 'native' as const;
+
+  private readonly handle: NativeTransportHandle;
+  /** [queued telemetry count, queued telemetry bytes] as of the last push. */
+  private readonly status = new Float64Array(2);
+  private readonly countersOut = new Float64Array(11);
+  private isLinked = false;
+  private started = false;
+  private staged = '';
+  private stagedCount = 0;
+  private stagedBytes = 0;
+  private inRun = false;
+  private stopping: Promise<void> | null = null;
+  private stopWaiter: ((dropped: number) => void) | null = null;
+  private readonly endRun = (): void => {
+    this.inRun = false;
+    if (this.stagedCount > 0) this.flushStaged();
+  };
+
+  constructor(
+    private readonly options: TransportOptions,
+    private readonly events: TransportEvents,
+  ) {
+    this.handle = new binding.Transport(
+      {
+        socketPath: options.socketPath,
+        reconnectIntervalMs: options.reconnectIntervalMs,
+        maxBufferedMsgs: options.maxBufferedMsgs,
+        maxQueueBytes: options.maxQueueBytes,
+        highWaterMark: options.highWaterMark,
+        maxFrameBytes: options.maxFrameBytes,
+      },
+      this.status,
+      (list) => this.onNativeEvents(list),
+    );
+  }
+
+  get linked(): boolean {
+    return this.isLinked;
+  }
+
+  start(hello: string): void {
+    if (this.started) return;
+    this.started = true;
+    this.handle.start(hello);
+  }
+
+  send(frame: string): boolean {
+    const size = Buffer.byteLength(frame);
+    let dropped: number;
+    if (!this.inRun) {
+      this.inRun = true;
+      queueMicrotask(this.endRun);
+      dropped = this.handle.push(frame, size, false);
+      if (dropped > 0) this.drop(dropped);
+    } else {
+      this.staged += frame;
+      this.stagedCount++;
+      this.stagedBytes += size;
+      const overCount = !this.isLinked && this.status[0]! + this.stagedCount > this.options.maxBufferedMsgs;
+      dropped = overCount || this.stagedBytes >= STAGE_BYTES ? this.flushStaged() : 0;
+    }
+    const overCount = !this.isLinked && dropped > 0;
+    if (overCount || this.status[1]! + this.stagedBytes >= this.options.highWaterMark) {
+      if (this.stagedCount > 0) this.flushStaged();
+      if (overCount || this.status[1]! >= this.options.highWaterMark) {
+        this.handle.push('', 0, true);
+        return false;
+      }
+    }
+    return true;
+  }
+
+  call(frame: string): void {
+    this.handle.call(frame);
+  }
+
+  hold(held: boolean): void {
+    this.handle.hold(held);
+  }
+
+  stop(goodbye: string, timeoutMs: number): Promise<void> {
+    if (!this.stopping) {
+      this.stopping = this.doStop(goodbye, timeoutMs).finally(() => {
+        this.stopping = null;
+      });
+    }
+    return this.stopping;
+  }
+
+  counters(): TransportCounters {
+    const c = this.countersOut;
+    this.handle.counters(c);
+    return {
+      written: c[0]!,
+      bytesWritten: c[1]!,
+      buffered: c[2]! + this.stagedCount,
+      bufferedBytes: c[3]! + this.stagedBytes,
+      droppedOverflow: c[4]!,
+      droppedStop: c[5]!,
+      droppedCalls: c[6]!,
+      callsWritten: c[7]!,
+      reconnects: c[8]!,
+      connectErrors: c[9]!,
+      oversizeFrames: c[10]!,
+    };
+  }
+
+  ref(): void {
+    this.handle.ref();
+  }
+
+  unref(): void {
+    this.handle.unref();
+  }
+
+  private flushStaged(): number {
+    const frames = this.staged;
+    const bytes = this.stagedBytes;
+    this.staged = '';
+    this.stagedCount = 0;
+    this.stagedBytes = 0;
+    const dropped = this.handle.push(frames, bytes, false);
+    if (dropped > 0) this.drop(dropped);
+    return dropped;
+  }
+
+  private drop(count: number): void {
+    this.events.onDrop('overflow', count);
+  }
+
+  private doStop(goodbye: string, timeoutMs: number): Promise<void> {
+    this.started = false;
+    // Accepted messages still in JS go to the addon first, to be flushed with the rest.
+    if (this.stagedCount > 0) this.flushStaged();
+    const dropped = this.handle.stop(goodbye, timeoutMs);
+    if (dropped >= 0) {
+      this.stopped(dropped);
+      return Promise.resolve();
+    }
+    return new Promise((resolve) => {
+      this.stopWaiter = (n) => {
+        this.stopped(n);
+        resolve();
+      };
+    });
+  }
+
+  private stopped(dropped: number): void {
+    this.isLinked = false;
+    if (dropped > 0) this.events.onDrop('stop', dropped);
+  }
+
+  private onNativeEvents(list: unknown[]): void {
+    let failure: unknown = null;
+    for (let i = 0; i < list.length; i += 3) {
+      try {
+        this.dispatch(list[i] as number, list[i + 1], list[i + 2]);
+      } catch (err) {
+        // Deliver the rest of the batch (an unlink must not be lost), then surface the first error.
+        failure ??= err;
+      }
+    }
+    if (failure !== null) throw failure;
+  }
+
+  private dispatch(code: number, a: unknown, b: unknown): void {
+    switch (code) {
+      case NativeEvent.link:
+        this.isLinked = true;
+        this.events.onLink();
+        return;
+      case NativeEvent.unlink:
+        this.isLinked = false;
+        this.events.onUnlink((a as number) === 0 ? null : systemError(a as number, b as string));
+        return;
+      case NativeEvent.connectError:
+        this.events.onConnectError(systemError(a as number, b as string, this.options.socketPath));
+        return;
+      case NativeEvent.frames: {
+        const buf = a as Buffer;
+        const sizes = b as Uint32Array;
+        const frames: Buffer[] = new Array(sizes.length);
+        let offset = 0;
+        for (let i = 0; i < sizes.length; i++) {
+          frames[i] = buf.subarray(offset, offset + sizes[i]!);
+          offset += sizes[i]!;
+        }
+        this.events.onFrames(frames);
+        return;
+      }
+      case NativeEvent.oversize:
+        this.events.onOversize(a as number);
+        return;
+      case NativeEvent.drop:
+        this.events.onDrop('overflow', a as number);
+        return;
+      case NativeEvent.drain:
+        this.events.onDrain();
+        return;
+      case NativeEvent.stopped: {
+        this.handle.join();
+        const waiter = this.stopWaiter;
+        this.stopWaiter = null;
+        waiter?.(a as number);
+        return;
+      }
+    }
+  }
+}
+
+/** An error shaped like the ones node:net raises, so both transports report failures alike. */
+function systemError(errno: number, syscall: string, address?: string): NodeJS.ErrnoException {
+  let code: string;
+  try {
+    code = getSystemErrorName(-errno);
+  } catch {
+    code = `E${errno}`;
+  }
+  const err = new Error(`${syscall} ${code}${address ? ` ${address}` : ''}`) as NodeJS.ErrnoException & {
+    address?: string;
+  };
+  err.errno = -errno;
+  err.code = code;
+  err.syscall = syscall;
+  if (address) err.address = address;
+  return err;
+}
+
+export function createNativeTransport(options: TransportOptions, events: TransportEvents): Transport {
+  return new NativeTransport(options, events);
+}

@@ -1,0 +1,111 @@
+/**
+ * The native addon as JavaScript sees it: the one place that declares its surface and finds the
+ * `.node` file. Everything protocol-shaped stays in TypeScript; the addon only moves bytes.
+ */
+import * as path from 'node:path';
+
+/** Options the addon reads; the same numbers as TransportOptions. */
+export interface NativeOptions {
+  socketPath: string;
+  reconnectIntervalMs: number;
+  maxBufferedMsgs: number;
+  maxQueueBytes: number;
+  highWaterMark: number;
+  maxFrameBytes: number;
+}
+
+/** Event codes in the flat list handed to `onEvents`: `[code, a, b, code, a, b, ...]`. */
+export const NativeEvent = {
+  /** Connected; the hello is queued first. */
+  link: 1,
+  /** a = errno (0 for EOF), b = syscall. */
+  unlink: 2,
+  /** a = errno, b = syscall. */
+  connectError: 3,
+  /** a = Buffer of lines back to back, b = Uint32Array of their lengths. */
+  frames: 4,
+  /** a = length of the skipped line. */
+  oversize: 5,
+  /** a = telemetry frames dropped (reason 'overflow') when the link was lost. */
+  drop: 6,
+  drain: 7,
+  /** The I/O thread has ended; a = telemetry frames dropped (reason 'stop'). Call join(). */
+  stopped: 8,
+} as const;
+
+/** Order of the values written by `counters(out)`. */
+export const NATIVE_COUNTER_FIELDS = [
+  'written',
+  'bytesWritten',
+  'buffered',
+  'bufferedBytes',
+  'droppedOverflow',
+  'droppedStop',
+  'droppedCalls',
+  'callsWritten',
+  'reconnects',
+  'connectErrors',
+  'oversizeFrames',
+] as const;
+
+export interface NativeTransportHandle {
+  /** Starts the I/O thread; `hello` opens every connection. */
+  start(hello: string): void;
+  /**
+   * Queues complete frames (each ending in '\n'), `byteLength` being their UTF-8 size. Returns how
+   * many queued frames the policy dropped; writes [queued count, queued bytes] into the status array.
+   * `wantDrain` arms a 'drain' event for when the queue falls under the high-water mark.
+   */
+  push(frames: string | Buffer, byteLength: number, wantDrain: boolean): number;
+  /** Queues a call frame ahead of telemetry; false (and counted as dropped) when not linked. */
+  call(frame: string): boolean;
+  hold(held: boolean): void;
+  /** -1: the thread flushes, says goodbye and posts 'stopped'. Otherwise not running: frames dropped. */
+  stop(goodbye: string, timeoutMs: number): number;
+  /** Joins the ended I/O thread and releases the thread-safe function. */
+  join(): void;
+  counters(out: Float64Array): void;
+  ref(): void;
+  unref(): void;
+}
+
+export interface NativeBinding {
+  Transport: new (
+    options: NativeOptions,
+    status: Float64Array,
+    onEvents: (events: unknown[]) => void,
+  ) => NativeTransportHandle;
+  abiVersion: number;
+}
+
+const ADDON_FILE = 'iottly_native.node';
+
+/** Where the addon may be, in order: an explicit path (sanitiser builds), the local build, a prebuild. */
+export function addonCandidates(): string[] {
+  const root = path.join(__dirname, '..');
+  const list: string[] = [];
+  const explicit = process.env.IOTTLY_SDK_NATIVE_PATH;
+  if (explicit) list.push(path.resolve(explicit));
+  list.push(path.join(root, 'build', 'Release', ADDON_FILE));
+  list.push(path.join(root, 'prebuilds', `${process.platform}-${process.arch}`, ADDON_FILE));
+  return list;
+}
+
+/** Loads the addon; throws (with every path tried) when none loads. */
+export function loadBinding(): NativeBinding {
+  const errors: string[] = [];
+  const candidates = addonCandidates();
+  // An explicit path is a demand, not a hint: never fall through to another build silently.
+  const tries = process.env.IOTTLY_SDK_NATIVE_PATH ? candidates.slice(0, 1) : candidates;
+  for (const file of tries) {
+    try {
+      // eslint-disable-next-line @typescript-eslint/no-var-requires
+      const binding = require(file) as NativeBinding;
+      if (typeof binding.Transport !== 'function') throw new Error('not the iottly addon');
+      return binding;
+    } catch (err) {
+      errors.push(`${file}: ${(err as Error).message.split('\n')[0]}`);
+    }
+  }
+  throw new Error(`the iottly native addon does not load (${errors.join('; ')})`);
+}
