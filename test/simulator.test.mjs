@@ -620,6 +620,18 @@ test('reboot does not wait forever for a client that never pauses', async (t) =>
   await waitFor(() => c.closed, 'the chatty client to be dropped');
 });
 
+test('close() during a reboot keeps the simulator down', async (t) => {
+  const sim = await startSim(t);
+  const c = await connectAndHello(t, sim);
+  await waitFor(() => c.has(isSdkinit), 'sdkinit');
+  const rebooting = sim.reboot({ downMs: 300, quietMs: 10 });
+  await waitFor(() => c.closed, 'the reboot to drop the client');
+  await sim.close();
+  await rebooting;
+  assert.equal(sim.listening, false);
+  assert.equal(fs.existsSync(sim.socketPath), false);
+});
+
 test('kill: drops everything at once, no "stopping", socket removed; listen works again', async (t) => {
   const sim = await startSim(t);
   const c = await connectAndHello(t, sim);
@@ -705,6 +717,20 @@ test('waitFor resolves on the predicate and rejects descriptively after the time
   await sim.waitFor(() => flag, 2000);
   await assert.rejects(sim.waitFor(() => false, 50), /timed out after 50 ms/);
   await assert.rejects(sim.waitFor(() => false, 30, 'the impossible'), /waiting for the impossible/);
+});
+
+test('log: a function receives one line per event', async (t) => {
+  const lines = [];
+  const sim = await startSim(t, { log: (l) => lines.push(l) });
+  const c = await connectAndHello(t, sim, 'logged');
+  c.send(TELEMETRY({ v: 1 }, 'ch'));
+  c.send({ signal: { sdkclient: { name: 'logged', call: { doit: {} } } } });
+  c.write('bad\n');
+  await waitFor(() => sim.counts.invalid === 1 && sim.counts.calls === 1, 'frames');
+  const text = lines.join('\n');
+  for (const re of [/listening on/, /connected/, /hello, sdk version 1\.3\.0/, /-> .*sdkinit/, /telemetry \[ch\]/, /call doit/, /invalid frame/]) {
+    assert.match(text, re);
+  }
 });
 
 test('constructor validates its options', () => {
