@@ -2,7 +2,7 @@
 // works from the 'started' callback; call frames jump ahead of queued telemetry at a frame boundary.
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { sdk, transports, startSim, makeSDK, startAndWait, waitFor, startRawAgent } from './helpers.mjs';
+import { sdk, AgentSimulator, transports, startSim, makeSDK, startAndWait, waitFor, startRawAgent } from './helpers.mjs';
 
 const { InvalidAgentVersion, DisconnectedSDK, ValueError } = sdk;
 
@@ -65,6 +65,29 @@ for (const transport of transports()) {
           ['test-app', 'again', { n: 3 }],
         ],
       );
+    });
+
+    it('keeps the last known version until the next sdkinit, then re-learns it (a downgrade forbids calls)', async (t) => {
+      const first = await startSim(t, { version: '1.8.0' });
+      const client = makeSDK(t, transport, first.socketPath, { handshakeTimeoutMs: 30_000, reconnectIntervalMs: 20 });
+      await startAndWait(client);
+      first.kill();
+      await waitFor(() => client.statuses.includes('stopped'), "'stopped'");
+      assert.equal(client.agentVersion, '1.8.0', 'the version outlives the connection');
+      // The next agent sends its sdkinit only when the test says so, and with an older version.
+      const older = new AgentSimulator({ socketPath: first.socketPath, version: null });
+      t.after(() => older.close());
+      await older.listen();
+      await waitFor(() => client.linked && older.counts.hellos === 1, 'linked to the older agent');
+      // Linked, sdkinit not in yet: the last known version stands and the call goes out.
+      assert.equal(client.agentVersion, '1.8.0');
+      client.callAgent('before-sdkinit', { n: 1 });
+      await waitFor(() => older.calls.length === 1, 'the call made before sdkinit');
+      assert.deepEqual(client.statuses, ['started', 'stopped']);
+      older.sendSdkinit('1.7.0');
+      await waitFor(() => client.statuses.filter((s) => s === 'started').length === 2, "the second 'started'");
+      assert.equal(client.agentVersion, '1.7.0');
+      assert.throws(() => client.callAgent('after-downgrade', {}), isInvalidVersion);
     });
 
     it('checks cmd and args with a TypeError once version and link are fine; non-serialisable args are a ValueError', async (t) => {

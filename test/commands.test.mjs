@@ -66,6 +66,25 @@ for (const transport of transports()) {
       assert.equal(sim.counts.connections, 1);
     });
 
+    it('command types named like Object.prototype members are plain names, dispatched or ignored safely', async (t) => {
+      const sim = await startSim(t);
+      const client = makeSDK(t, transport, sim.socketPath);
+      const got = [];
+      client.subscribe('__proto__', (p) => got.push(['__proto__', p]));
+      client.subscribe('after', (p) => got.push(['after', p]));
+      await startAndWait(client);
+      for (const cmd of ['constructor', 'toString', 'hasOwnProperty', '__proto__']) sim.pushCommand(cmd, { polluted: true });
+      sim.pushCommand('after', {});
+      await waitFor(() => got.length === 2, 'the __proto__ command and the one after');
+      assert.deepEqual(got, [
+        ['__proto__', { polluted: true }],
+        ['after', {}],
+      ]);
+      assert.equal({}.polluted, undefined);
+      assert.equal(client.stats().commandsUnhandled, 3);
+      assert.equal(sim.errors.length, 0);
+    });
+
     it('subscribe() rejects bad arguments with a TypeError', (t) => {
       const client = makeSDK(t, transport, '/nonexistent/agent.sock');
       for (const cmdType of [42, null, undefined, {}, ['a'], Symbol('s')]) {

@@ -137,6 +137,31 @@ for (const transport of transports()) {
       );
     });
 
+    it('skips known signals with malformed values; the handshake still completes by timeout', async (t) => {
+      const sim = await startSim(t, { version: null });
+      const client = makeSDK(t, transport, sim.socketPath, { handshakeTimeoutMs: 300 });
+      const errors = [];
+      client.on('protocolError', (e) => errors.push(e));
+      const got = [];
+      client.subscribe('cmd', (p) => got.push(p));
+      client.start();
+      await waitFor(() => sim.clients.length === 1 && sim.clients[0].helloFirst, 'the hello');
+      sim.sendRaw('{"signal":{"sdkinit":{"version":5}}}\n');
+      sim.sendRaw('{"signal":{"sdkinit":{"version":"not.a.version"}}}\n');
+      sim.sendRaw('{"signal":{"sdkinit":"1.8.0"}}\n');
+      sim.sendRaw('{"signal":{"agentstatus":5}}\n');
+      sim.sendRaw('{"signal":{"agentstatus":{"s":"stopping"}}}\n');
+      sim.sendRaw('{"signal":{"connectionstatus":null}}\n');
+      await waitFor(() => client.statuses.includes('started'), "'started' after the handshake timeout");
+      assert.equal(client.agentVersion, null);
+      sim.pushCommand('cmd', { ok: 1 });
+      await waitFor(() => got.length === 1, 'a command afterwards');
+      assert.equal(errors.length, 6, JSON.stringify(errors.map((e) => e.reason)));
+      assert.equal(client.stats().framesSkipped, 6);
+      assert.deepEqual(client.statuses, ['started']);
+      assert.deepEqual(client.connection, []);
+    });
+
     it('skips invalid UTF-8 instead of dispatching a mangled command', async (t) => {
       const sim = await startSim(t);
       const client = makeSDK(t, transport, sim.socketPath);

@@ -25,6 +25,8 @@ for (const transport of transports()) {
         arr: [1, null, true, 'x', { deep: [[]] }],
         empty: {},
       };
+      // Lone surrogates are not valid UTF-8; JSON.stringify escapes them, so the frame stays valid.
+      tricky.lone = 'a\ud800b\udfffc';
       const bare = Object.create(null);
       bare.proto = 'none';
       assert.equal(client.send({ a: 1 }), true);
