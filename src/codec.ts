@@ -25,6 +25,12 @@ export class FrameEncoder {
     return `${this.telemetryHead}${payload},"channel":${JSON.stringify(channel)}}}\n`;
   }
 
+  /** Telemetry whose payload is already JSON text (serialised and checked by stringifyPayload). */
+  telemetryJson(payloadJson: string, channel: string | undefined): string {
+    if (channel === undefined) return `${this.telemetryHead}${payloadJson}}}\n`;
+    return `${this.telemetryHead}${payloadJson},"channel":${JSON.stringify(channel)}}}\n`;
+  }
+
   error(type: string, message: string): string {
     const error = JSON.stringify({ type, msg: message });
     return `{"signal":{"sdkclient":{"name":${this.nameJson},"error":${error}}}}\n`;
@@ -34,6 +40,11 @@ export class FrameEncoder {
     const call = `{${JSON.stringify(cmd)}:${stringify(args, 'args')}}`;
     return `{"signal":{"sdkclient":{"name":${this.nameJson},"call":${call}}}}\n`;
   }
+}
+
+/** send()'s serialisation and checks, for payloads serialised away from the SDK (in a worker thread). */
+export function stringifyPayload(msg: object): string {
+  return stringify(msg, 'msg');
 }
 
 function stringify(value: object, what: string): string {

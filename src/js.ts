@@ -12,4 +12,7 @@ export { DisconnectedSDK, InvalidAgentVersion, TransportUnavailable, ValueError 
 export { DEFAULT_SOCKET_PATH } from './options';
 export type { IottlySDKOptions } from './options';
 export type * from './types';
+export { workerHandler } from './worker-handler';
+export type { WorkerHandler, WorkerHandlerOptions } from './worker-handler';
+export type { WorkerPoolOptions } from './worker-options';
 export { SDK_VERSION } from './version';

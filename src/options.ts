@@ -1,4 +1,5 @@
 import type { AgentStatusCallback, ConnectionStatusCallback } from './types';
+import { type ResolvedWorkerOptions, type WorkerPoolOptions, resolveWorkerOptions } from './worker-options';
 
 export const DEFAULT_SOCKET_PATH = '/var/run/iottly.com-agent/sdk/iottly_sdk_socket';
 
@@ -25,6 +26,8 @@ export interface IottlySDKOptions {
   highWaterMark?: number;
   /** How long stop() may spend writing what is queued. Default 5000. */
   stopTimeoutMs?: number;
+  /** The thread pool for worker command handlers (started only when one is subscribed). */
+  workers?: WorkerPoolOptions;
 
   // The names the Python documentation uses.
   socket_path?: string;
@@ -45,6 +48,7 @@ export interface ResolvedOptions {
   maxQueueBytes: number;
   highWaterMark: number;
   stopTimeoutMs: number;
+  workers: ResolvedWorkerOptions;
 }
 
 const MiB = 1024 * 1024;
@@ -93,6 +97,7 @@ export function resolveOptions(input: IottlySDKOptions | string | undefined | nu
     maxQueueBytes: integer('maxQueueBytes', input.maxQueueBytes, 4 * MiB, 1024),
     highWaterMark: integer('highWaterMark', input.highWaterMark, MiB, 1),
     stopTimeoutMs: integer('stopTimeoutMs', input.stopTimeoutMs, 5000, 0),
+    workers: resolveWorkerOptions(input.workers),
   };
   if (input.maxQueueBytes === undefined && resolved.highWaterMark > resolved.maxQueueBytes) {
     resolved.maxQueueBytes = resolved.highWaterMark;

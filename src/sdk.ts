@@ -4,7 +4,9 @@ import { DisconnectedSDK, InvalidAgentVersion } from './errors';
 import { createTransport } from './loader';
 import { type IottlySDKOptions, type ResolvedOptions, type TransportChoice, describe, resolveOptions } from './options';
 import type { DropReason, Transport, TransportEvents, TransportKind } from './transport';
-import type { AgentStatus, CommandCallback, ConnectionStatus, IottlySDKEvents, SDKStats } from './types';
+import type { AgentStatus, CommandCallback, CommandDropReason, ConnectionStatus, IottlySDKEvents, SDKStats } from './types';
+import { type ResolvedWorkerHandler, type WorkerHandler, isWorkerHandler, resolveWorkerHandler } from './worker-handler';
+import type { WorkerPool, WorkerSink } from './workers';
 import { SDK_VERSION } from './version';
 
 const CALL_MIN_AGENT: [number, number, number] = [1, 8, 0];
@@ -16,7 +18,9 @@ export class IottlySDK extends EventEmitter<IottlySDKEvents> {
   private readonly options: ResolvedOptions;
   private readonly encoder: FrameEncoder;
   private readonly transportImpl: Transport;
-  private readonly subscriptions = new Map<string, CommandCallback>();
+  private readonly subscriptions = new Map<string, CommandCallback | ResolvedWorkerHandler>();
+  /** Created by the first worker handler subscription; an app without one never loads piscina. */
+  private workerPool: WorkerPool | null = null;
 
   private version: string | null = null;
   private startedFired = false;
@@ -30,6 +34,7 @@ export class IottlySDK extends EventEmitter<IottlySDKEvents> {
   private framesIgnored = 0;
   private commandsDispatched = 0;
   private commandsUnhandled = 0;
+  private commandsDropped = 0;
   private callbackErrors = 0;
   private lastConnectError = '';
   private pendingDrops: Partial<Record<DropReason, number>> = {};
@@ -63,13 +68,22 @@ export class IottlySDK extends EventEmitter<IottlySDKEvents> {
     return this.version;
   }
 
-  /** Register `callback` for commands of `cmdType`; a second subscribe for the same type replaces it. */
-  subscribe(cmdType: string, callback: CommandCallback): void {
+  /**
+   * Register `callback` for commands of `cmdType`; a second subscribe for the same type replaces it.
+   * A function runs on the main thread; a WorkerHandler (see workerHandler()) runs in a worker thread.
+   */
+  subscribe(cmdType: string, callback: CommandCallback | WorkerHandler): void {
     if (typeof cmdType !== 'string' || cmdType.length === 0) {
       throw new TypeError(`cmdType must be a non-empty string, got ${describe(cmdType)}`);
     }
+    if (isWorkerHandler(callback)) {
+      const handler = resolveWorkerHandler(callback);
+      this.workers().warm();
+      this.subscriptions.set(cmdType, handler);
+      return;
+    }
     if (typeof callback !== 'function') {
-      throw new TypeError(`callback must be a function, got ${describe(callback)}`);
+      throw new TypeError(`callback must be a function or a worker handler, got ${describe(callback)}`);
     }
     this.subscriptions.set(cmdType, callback);
   }
@@ -87,6 +101,7 @@ export class IottlySDK extends EventEmitter<IottlySDKEvents> {
     }
     if (this.running) return;
     this.running = true;
+    this.workerPool?.warm();
     this.transportImpl.start(this.encoder.hello(SDK_VERSION));
   }
 
@@ -156,6 +171,7 @@ export class IottlySDK extends EventEmitter<IottlySDKEvents> {
       framesIgnored: this.framesIgnored,
       commandsDispatched: this.commandsDispatched,
       commandsUnhandled: this.commandsUnhandled,
+      commandsDropped: this.commandsDropped,
       callsWritten: t.callsWritten,
       callsDropped: t.droppedCalls,
       reconnects: t.reconnects,
@@ -184,6 +200,8 @@ export class IottlySDK extends EventEmitter<IottlySDKEvents> {
     this.running = false;
     this.clearHandshake();
     const wasStarted = this.startedFired;
+    // Worker handlers first, so that what they send or report on the way out is still written.
+    if (this.workerPool) await this.workerPool.stop(this.options.stopTimeoutMs);
     await this.transportImpl.stop(this.encoder.goodbye(), this.options.stopTimeoutMs);
     this.startedFired = false;
     if (this.dropTimer) {
@@ -260,7 +278,8 @@ export class IottlySDK extends EventEmitter<IottlySDKEvents> {
           return;
         }
         this.commandsDispatched++;
-        this.invoke(`command:${frame.cmdType}`, callback, frame.params);
+        if (typeof callback === 'function') this.invoke(`command:${frame.cmdType}`, callback, frame.params);
+        else this.workers().dispatch(frame.cmdType, callback, line);
         return;
       }
       case 'unknown':
@@ -314,6 +333,33 @@ export class IottlySDK extends EventEmitter<IottlySDKEvents> {
     }
     if (result !== null && typeof result === 'object' && typeof (result as PromiseLike<unknown>).then === 'function') {
       (result as PromiseLike<unknown>).then(undefined, (err: unknown) => this.callbackFailed(source, err));
+    }
+  }
+
+  private workers(): WorkerPool {
+    if (!this.workerPool) {
+      // Required here, not imported at the top: loading piscina is the cost only worker handlers pay.
+      // eslint-disable-next-line @typescript-eslint/no-var-requires
+      const { WorkerPool: Pool } = require('./workers') as typeof import('./workers');
+      const sink: WorkerSink = {
+        sendJson: (json, channel) => {
+          this.accepted++;
+          this.transportImpl.send(this.encoder.telemetryJson(json, channel));
+        },
+        failed: (source, err) => this.callbackFailed(source, err),
+        dropped: (cmdType, reason) => this.commandDropped(cmdType, reason),
+      };
+      this.workerPool = new Pool(this.options.workers, sink);
+    }
+    return this.workerPool;
+  }
+
+  private commandDropped(cmdType: string, reason: CommandDropReason): void {
+    this.commandsDropped++;
+    try {
+      this.emit('commandDropped', { cmdType, reason });
+    } catch (err) {
+      this.callbackFailed('commandDropped', err);
     }
   }
 

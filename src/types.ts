@@ -8,6 +8,30 @@ export type AgentStatusCallback = (status: AgentStatus) => unknown;
 export type ConnectionStatusCallback = (status: ConnectionStatus) => unknown;
 export type CommandCallback = (params: any) => unknown;
 
+/** What a worker command handler receives besides the command's params. */
+export interface WorkerContext {
+  /** The command type this handler was subscribed for. */
+  readonly cmdType: string;
+  /** Aborted when the command times out (reason: a TimeoutError) or the SDK stops (an AbortError). */
+  readonly signal: AbortSignal;
+  /**
+   * Send telemetry from inside the worker, as IottlySDK.send() does (same checks, thrown here);
+   * messages are handed to the main thread in batches and reach iottly before the return value.
+   */
+  send(msg: object, channel?: string | null): void;
+}
+
+/** The shape of a function exported by a worker handler module. */
+export type WorkerCommandHandler<P = any> = (params: P, context: WorkerContext) => unknown;
+
+/** 'queueFull': too many commands waiting for a worker thread; 'stop': arrived or waiting during stop(). */
+export type CommandDropReason = 'queueFull' | 'stop';
+
+export interface CommandDroppedInfo {
+  cmdType: string;
+  reason: CommandDropReason;
+}
+
 export interface DropInfo {
   /** Messages dropped since the previous 'drop' event, by reason. */
   counts: Partial<Record<DropReason, number>>;
@@ -37,6 +61,8 @@ export interface IottlySDKEvents {
   protocolError: [info: ProtocolErrorInfo];
   connectError: [error: Error];
   callbackError: [info: CallbackErrorInfo];
+  /** A command for a worker handler was not run. */
+  commandDropped: [info: CommandDroppedInfo];
 }
 
 export interface SDKStats {
@@ -57,6 +83,8 @@ export interface SDKStats {
   framesIgnored: number;
   commandsDispatched: number;
   commandsUnhandled: number;
+  /** Commands for worker handlers dropped (full queue, or stop()). */
+  commandsDropped: number;
   callsWritten: number;
   callsDropped: number;
   reconnects: number;
