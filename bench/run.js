@@ -9,8 +9,18 @@ const fs = require('node:fs');
 const os = require('node:os');
 const path = require('node:path');
 
-const CASES = ['burst', 'paced', 'buffering', 'slow-agent', 'commands', 'blocked'];
+const ORDER = ['burst', 'paced', 'buffering', 'slow-agent', 'commands', 'blocked'];
 const RESULTS_DIR = path.join(__dirname, 'results');
+// Cases other issues add to bench/cases/ run after these, in name order.
+const CASES = [
+  ...ORDER,
+  ...fs
+    .readdirSync(path.join(__dirname, 'cases'))
+    .filter((f) => f.endsWith('.js'))
+    .map((f) => f.slice(0, -3))
+    .filter((c) => !ORDER.includes(c))
+    .sort(),
+].filter((c) => fs.existsSync(path.join(__dirname, 'cases', `${c}.js`)));
 
 function usage() {
   console.log(`usage: npm run bench [-- [CASE ...] [--quick] [--publish]]\ncases: ${CASES.join(', ')}`);

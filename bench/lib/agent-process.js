@@ -167,6 +167,14 @@ process.on('message', (msg) => {
     }
     case 'commands':
       return writeCommands(id, msg);
+    case 'throttle':
+      throttleBps = msg.bytesPerSec || 0;
+      for (const c of conns) {
+        c.budgetStart = 0;
+        c.budgetBytes = 0;
+        if (!throttleBps) c.socket.resume();
+      }
+      return reply(id, { ok: true });
     case 'close':
       for (const c of conns) c.socket.destroy();
       if (server) server.close();

@@ -57,6 +57,10 @@ class StandInAgent {
   commands(n, intervalMs, type = 'bench') {
     return this.request('commands', { n, intervalMs, type });
   }
+  /** Read at most `bytesPerSec` from here on; 0 reads freely again. */
+  throttle(bytesPerSec) {
+    return this.request('throttle', { bytesPerSec });
+  }
   closeServer() {
     return this.request('close');
   }
