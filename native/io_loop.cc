@@ -84,7 +84,10 @@ IoLoop::PushResult IoLoop::PushTelemetry(std::string frames, bool wantDrain) {
   std::lock_guard<std::mutex> lk(mu_);
   const size_t dropped = queue_.PushTelemetry(std::move(chunk), sizes, state_ == State::kLinked);
   counters_.droppedOverflow += dropped;
-  if (wantDrain) needDrain_ = true;
+  if (wantDrain) {
+    needDrain_ = true;
+    CheckDrain();  // already under the mark (the thread wrote meanwhile): 'drain' follows at once
+  }
   if (state_ == State::kLinked && !held_) Wake();
   return PushResult{dropped, queue_.TelemetryCount(), queue_.TelemetryBytes()};
 }
@@ -184,7 +187,8 @@ void IoLoop::Run() {
     }
     if (state_ == State::kIdle && !stopRequested_ && Clock::now() >= retryAt_) TryConnect();
     if (state_ == State::kLinked && !wantPollOut_) WriteSome(lk);
-    if (quit_ || (stopRequested_ && (state_ != State::kLinked || (goodbyeQueued_ && queue_.Idle())))) continue;
+    // Stopping: an empty queue means the goodbye is next (or done), so go round again at once.
+    if (quit_ || (stopRequested_ && (state_ != State::kLinked || queue_.Idle()))) continue;
 
     pollfd fds[2] = {{wakeFd_, POLLIN, 0}, {fd_, 0, 0}};
     nfds_t nfds = 1;

@@ -244,7 +244,16 @@ Napi::Value NativeTransport::Unref(const Napi::CallbackInfo& info) {
 void NativeTransport::DeliverEvents(Napi::Env env, Napi::Function callback, NativeTransport* self, void*) {
   if (env == nullptr || self == nullptr) return;  // the environment is being torn down
   std::vector<IoEvent> events = self->loop_->TakeEvents();
-  if (events.empty()) return;
+  // After the cleanup hook ran, JavaScript can no longer be called: the events die with the env.
+  if (events.empty() || !self->tsfnLive_) return;
+  try {
+    CallWithEvents(env, callback, events);
+  } catch (const Napi::Error&) {
+    // Building the list failed (out of memory or the environment is stopping): nothing to report to.
+  }
+}
+
+void NativeTransport::CallWithEvents(Napi::Env env, Napi::Function callback, std::vector<IoEvent>& events) {
   // Flat list: [type, a, b, type, a, b, ...]; for frames a = Buffer, b = Uint32Array of lengths.
   Napi::Array list = Napi::Array::New(env, events.size() * 3);
   uint32_t i = 0;
@@ -263,7 +272,12 @@ void NativeTransport::DeliverEvents(Napi::Env env, Napi::Function callback, Nati
       list.Set(i++, env.Undefined());
     }
   }
-  callback.Call({list});
+  napi_value argv[1] = {list};
+  napi_value result;
+  const napi_status status = napi_call_function(env, env.Undefined(), callback, 1, argv, &result);
+  // napi_pending_exception: the callback threw; Node reports it as uncaught once we return. Any
+  // other failure means the environment can no longer run JavaScript, so there is no one to tell.
+  (void)status;
 }
 
 }  // namespace iottly

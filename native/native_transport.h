@@ -24,6 +24,7 @@ class NativeTransport : public Napi::ObjectWrap<NativeTransport> {
  private:
   static void DeliverEvents(Napi::Env env, Napi::Function callback, NativeTransport* self, void* unused);
   static void OnEnvCleanup(void* self);
+  static void CallWithEvents(Napi::Env env, Napi::Function callback, std::vector<IoEvent>& events);
 
   Napi::Value Start(const Napi::CallbackInfo& info);
   Napi::Value Push(const Napi::CallbackInfo& info);

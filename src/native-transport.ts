@@ -26,6 +26,8 @@ class NativeTransport implements Transport {
   private stagedCount = 0;
   private stagedBytes = 0;
   private inRun = false;
+  /** send() returned false and 'drain' has not come yet: keep saying false, as JsTransport does. */
+  private drainPending = false;
   private stopping: Promise<void> | null = null;
   private stopWaiter: ((dropped: number) => void) | null = null;
   private readonly endRun = (): void => {
@@ -76,10 +78,14 @@ class NativeTransport implements Transport {
       const overCount = !this.isLinked && this.status[0]! + this.stagedCount > this.options.maxBufferedMsgs;
       dropped = overCount || this.stagedBytes >= STAGE_BYTES ? this.flushStaged() : 0;
     }
+    if (this.drainPending) return false;
     const overCount = !this.isLinked && dropped > 0;
     if (overCount || this.status[1]! + this.stagedBytes >= this.options.highWaterMark) {
       if (this.stagedCount > 0) this.flushStaged();
       if (overCount || this.status[1]! >= this.options.highWaterMark) {
+        // The I/O thread drains concurrently, so the answer is latched until its 'drain' event;
+        // otherwise a synchronous burst would see true again as soon as the kernel took a batch.
+        this.drainPending = true;
         this.handle.push('', 0, true);
         return false;
       }
@@ -212,6 +218,15 @@ class NativeTransport implements Transport {
         this.events.onDrop('overflow', a as number);
         return;
       case NativeEvent.drain:
+        // Posted by the I/O thread when it went under the mark; sends since then may have filled
+        // the queue again, in which case the wait goes on (as with JsTransport's onWritten check).
+        if (this.stagedCount > 0) this.flushStaged();
+        else this.handle.push('', 0, false);
+        if (this.status[1]! >= this.options.highWaterMark) {
+          this.handle.push('', 0, true);
+          return;
+        }
+        this.drainPending = false;
         this.events.onDrain();
         return;
       case NativeEvent.stopped: {
