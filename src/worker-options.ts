@@ -15,6 +15,11 @@ export interface WorkerPoolOptions {
   taskTimeoutMs?: number;
   /** After an abort (timeout or stop()), how long a handler may take to notice before its thread is terminated. Default 1000. */
   abortGraceMs?: number;
+  /**
+   * Added to the worker threads' nice value (Linux, macOS; 0-19), so that CPU-bound handlers yield
+   * the CPU to the main thread's event loop on a small device. Default 0 (unchanged).
+   */
+  niceIncrement?: number;
 }
 
 export interface ResolvedWorkerOptions {
@@ -24,6 +29,7 @@ export interface ResolvedWorkerOptions {
   maxQueue: number;
   taskTimeoutMs: number;
   abortGraceMs: number;
+  niceIncrement: number;
 }
 
 function defaultMaxThreads(): number {
@@ -46,6 +52,7 @@ export function resolveWorkerOptions(input: WorkerPoolOptions | undefined | null
     maxQueue: integer('maxQueue', input.maxQueue, 100, 0),
     taskTimeoutMs: integer('taskTimeoutMs', input.taskTimeoutMs, 0, 0),
     abortGraceMs: integer('abortGraceMs', input.abortGraceMs, 1000, 0),
+    niceIncrement: niceIncrement(input.niceIncrement),
   };
 }
 
@@ -56,4 +63,10 @@ function integer(name: string, value: unknown, fallback: number, min: number): n
     throw new RangeError(`options.workers.${name} must be an integer >= ${min}, got ${value}`);
   }
   return value;
+}
+
+function niceIncrement(value: unknown): number {
+  const n = integer('niceIncrement', value, 0, 0);
+  if (n > 19) throw new RangeError(`options.workers.niceIncrement must be at most 19, got ${n}`);
+  return n;
 }

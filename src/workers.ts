@@ -156,12 +156,14 @@ export class WorkerPool {
     const name = `iottly-sdk-workers-${process.pid}-${++channelSeq}-${Math.random().toString(36).slice(2)}`;
     this.notices = new BroadcastChannel(name);
     this.notices.unref();
-    const { minThreads, maxThreads, idleTimeoutMs } = this.options;
+    const { minThreads, maxThreads, idleTimeoutMs, niceIncrement } = this.options;
     const pool = new Piscina({
       filename: WORKER_ENTRY,
       minThreads,
       maxThreads,
       idleTimeout: idleTimeoutMs,
+      // Applied by piscina through its optional @napi-rs/nice; a no-op where that is not installed.
+      niceIncrement,
       // The queue bound is applied here (queueSize check in run()), never by a rejection from piscina.
       maxQueue: Number.MAX_SAFE_INTEGER,
       workerData: { abortChannel: name },
