@@ -3,7 +3,7 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
-import { mkdtempSync, mkdirSync, rmSync, symlinkSync, readFileSync } from 'node:fs';
+import { mkdtempSync, mkdirSync, rmSync, symlinkSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -22,14 +22,14 @@ function throwsNaming(fn, Type, ...names) {
 }
 
 /** Run `node` with `args` in `cwd`; resolve with { code, stdout, stderr }. */
-function runNode(args, { cwd = REPO, env = {} } = {}) {
+function runNode(args, { cwd = REPO, env = {}, timeoutMs = DEADLINE_MS } = {}) {
   return new Promise((resolve, reject) => {
     const child = spawn(process.execPath, args, { cwd, env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
     let stdout = '';
     let stderr = '';
     child.stdout.on('data', (d) => (stdout += d));
     child.stderr.on('data', (d) => (stderr += d));
-    const timer = setTimeout(() => child.kill(), DEADLINE_MS);
+    const timer = setTimeout(() => child.kill(), timeoutMs);
     child.on('error', reject);
     child.on('exit', (code) => {
       clearTimeout(timer);
@@ -232,6 +232,67 @@ describe('module surface', () => {
     await waitFor(() => sim.telemetry.length === 2 && sim.counts.goodbyes === 2, 'both children');
     assert.deepEqual(sim.telemetry.map((r) => r.payload.via).sort(), ['cjs', 'esm']);
     assert.deepEqual(sim.telemetry.map((r) => r.name).sort(), ['consumer-cjs', 'consumer-esm']);
+  });
+
+  it('the type declarations describe the API for TypeScript users (ESM and CommonJS resolution)', async (t) => {
+    const dir = consumerDir(t);
+    const esm = `
+      import { IottlySDK, ValueError, DisconnectedSDK, InvalidAgentVersion, TransportUnavailable, SDK_VERSION } from 'iottly-sdk';
+      import type { IottlySDKOptions, SDKStats, AgentStatus, ProtocolErrorInfo, CallbackErrorInfo } from 'iottly-sdk';
+      import { IottlySDK as JsSDK } from 'iottly-sdk/js';
+      const opts: IottlySDKOptions = {
+        socket_path: '/x',
+        max_buffered_msgs: 3,
+        on_agent_status_changed: (s: AgentStatus) => void s,
+        on_connection_status_changed: (s: string) => void s,
+        transport: 'js',
+      };
+      const c = new IottlySDK('n', opts);
+      new IottlySDK('n', '/path/as/string');
+      c.subscribe('cmd', (p) => void p);
+      const ok: boolean = c.send({ a: 1 }, 'ch');
+      c.send({ a: 1 }, null);
+      c.callAgent('x', {});
+      c.call_agent('x');
+      c.on('agentStatus', (s) => s.toUpperCase());
+      c.on('protocolError', (e: ProtocolErrorInfo) => e.reason.length + e.bytes);
+      c.on('callbackError', (e: CallbackErrorInfo) => e.source.length);
+      c.on('connectError', (e: Error) => e.message);
+      const st: SDKStats = c.stats();
+      const n: number = st.accepted + st.framesSkipped + st.callbackErrors + st.dropped.total;
+      const v: string | null = c.agentVersion;
+      const linked: boolean = c.linked;
+      const kind: 'js' | 'native' = new JsSDK('n').transport;
+      const errs: Error[] = [new ValueError('x'), new DisconnectedSDK(), new InvalidAgentVersion('x'), new TransportUnavailable('x')];
+      const code: string = new ValueError('x').code;
+      const p: Promise<void> = c.stop();
+      // @ts-expect-error an unknown option
+      new IottlySDK('n', { socketPth: '/x' });
+      // @ts-expect-error msg must be an object
+      c.send('str');
+      // @ts-expect-error transport is one of a fixed set
+      new IottlySDK('n', { transport: 'x' });
+      // @ts-expect-error no such event
+      c.on('agentstatus', () => {});
+      export { ok, n, st, v, linked, kind, errs, code, p, SDK_VERSION };
+    `;
+    const cjs = `
+      import sdk = require('iottly-sdk');
+      import js = require('iottly-sdk/js');
+      const c: InstanceType<typeof sdk.IottlySDK> = new js.IottlySDK('n', { maxBufferedMsgs: 1 });
+      c.send({ ok: true });
+      export = c;
+    `;
+    writeFileSync(join(dir, 'esm.mts'), esm);
+    writeFileSync(join(dir, 'cjs.cts'), cjs);
+    const tsc = join(REPO, 'node_modules', 'typescript', 'bin', 'tsc');
+    const types = join(REPO, 'node_modules', '@types');
+    const args = [tsc, '--noEmit', '--strict', '--skipLibCheck', '--module', 'nodenext', '--moduleResolution', 'nodenext'];
+    const r = await runNode([...args, '--typeRoots', types, '--types', 'node', 'esm.mts', 'cjs.cts'], {
+      cwd: dir,
+      timeoutMs: 6 * DEADLINE_MS, // type-checking is slow on a loaded machine
+    });
+    assert.equal(r.code, 0, r.stdout + r.stderr);
   });
 
   it("'iottly-sdk/js' pins the js transport, from require and import, whatever the options say", async (t) => {
