@@ -65,6 +65,8 @@ for (const transport of transports()) {
     it("fires 'started' on sdkinit, long before the handshake timeout, and learns the agent version", async (t) => {
       const sim = await startSim(t, { version: '1.9.2' });
       const client = makeSDK(t, transport, sim.socketPath, { handshakeTimeoutMs: 30_000 });
+      const seenOnStarted = [];
+      client.on('agentStatus', (s) => seenOnStarted.push([s, client.agentVersion, client.linked]));
       assert.equal(client.agentVersion, null);
       const t0 = Date.now();
       await startAndWait(client);
@@ -72,6 +74,8 @@ for (const transport of transports()) {
       assert.equal(client.agentVersion, '1.9.2');
       assert.equal(client.linked, true);
       assert.deepEqual(client.statuses, ['started']);
+      // Code reacting to 'started' already sees the version and the link.
+      assert.deepEqual(seenOnStarted, [['started', '1.9.2', true]]);
     });
 
     it("fires 'started' after handshakeTimeoutMs when the agent sends no sdkinit; agentVersion stays null", async (t) => {

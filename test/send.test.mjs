@@ -105,6 +105,16 @@ for (const transport of transports()) {
         { toJSON: () => undefined },
         { toJSON: () => [1, 2] },
         { toJSON: () => 'str' },
+        {
+          get boom() {
+            throw new Error('getter fails');
+          },
+        },
+        {
+          toJSON() {
+            throw new Error('toJSON fails');
+          },
+        },
       ];
       for (const msg of bad) {
         assert.throws(
