@@ -5,8 +5,6 @@ import type { Transport, TransportCounters, TransportEvents, TransportOptions } 
 
 /** Frames joined into one socket.write(); large enough to amortise the call, small enough to re-send. */
 const BATCH_BYTES = 64 * 1024;
-/** Bytes handed to the socket but not yet confirmed, beyond which we stop writing and queue instead. */
-const MAX_IN_FLIGHT = 256 * 1024;
 
 type BatchKind = 'telemetry' | 'call' | 'control';
 
@@ -264,7 +262,12 @@ export class JsTransport implements Transport {
       this.writeBatch(socket, 'call', calls, calls.map((f) => f.length));
     }
     if (this.held) return;
-    while (this.queue.length > 0 && socket.writableLength < MAX_IN_FLIGHT) {
+    // Hand the socket a batch only while it has nothing pending: then libuv writes it at once and we
+    // learn how much the kernel took (syncBytes). A batch queued behind a pending write would be
+    // written later, in part, and merged with others into one writev, with no way to learn how much
+    // of it was delivered if the connection broke: all of it would be re-sent, duplicating up to the
+    // whole in-flight window at the agent. Kept in our own queue instead, its fate stays known.
+    while (this.queue.length > 0 && socket.writableLength === 0) {
       const { frames, sizes } = this.queue.take(BATCH_BYTES);
       this.writeBatch(socket, 'telemetry', frames, sizes);
     }
