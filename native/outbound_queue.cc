@@ -61,7 +61,8 @@ size_t OutboundQueue::Take(std::vector<iovec>& iov, bool held, size_t maxBytes) 
   };
   drain(control_, controlBytes_, FrameKind::kControl);
   drain(calls_, callBytes_, FrameKind::kCall);
-  if (!held) drain(telemetry_, telemetryBytes_, FrameKind::kTelemetry);
+  drain(committed_, committedBytes_, FrameKind::kTelemetry);
+  if (!held && committed_.empty()) drain(telemetry_, telemetryBytes_, FrameKind::kTelemetry);
   return bytes;
 }
 
@@ -116,14 +117,21 @@ void OutboundQueue::PutBack(Taken&& t) {
     case FrameKind::kTelemetry:
       inFlightTelemetry_--;
       inFlightTelemetryBytes_ -= size;
-      telemetryBytes_ += size;
-      telemetry_.push_front(std::move(t.frame));
+      committedBytes_ += size;
+      committed_.push_front(std::move(t.frame));
       break;
   }
 }
 
 size_t OutboundQueue::Reset() {
   size_t droppedCalls = calls_.size();
+  // Nothing is committed to a connection that is gone: back in front of the queue, in order.
+  while (!committed_.empty()) {
+    telemetryBytes_ += committed_.back().size;
+    telemetry_.push_front(std::move(committed_.back()));
+    committed_.pop_back();
+  }
+  committedBytes_ = 0;
   if (partial_.frame.chunk) {
     if (partial_.kind == FrameKind::kTelemetry) {
       // A cut frame is re-sent whole on the next connection; its written part never counted.
@@ -152,20 +160,22 @@ size_t OutboundQueue::TrimToCount() {
 }
 
 size_t OutboundQueue::ClearTelemetry() {
-  const size_t n = telemetry_.size();
+  const size_t n = telemetry_.size() + committed_.size();
   telemetry_.clear();
   telemetryBytes_ = 0;
+  committed_.clear();
+  committedBytes_ = 0;
   return n;
 }
 
 size_t OutboundQueue::TelemetryCount() const {
-  size_t n = telemetry_.size() + inFlightTelemetry_;
+  size_t n = telemetry_.size() + committed_.size() + inFlightTelemetry_;
   if (partial_.frame.chunk && partial_.kind == FrameKind::kTelemetry) n++;
   return n;
 }
 
 uint64_t OutboundQueue::TelemetryBytes() const {
-  uint64_t n = telemetryBytes_ + inFlightTelemetryBytes_;
+  uint64_t n = telemetryBytes_ + committedBytes_ + inFlightTelemetryBytes_;
   if (partial_.frame.chunk && partial_.kind == FrameKind::kTelemetry) n += partial_.frame.size;
   return n;
 }

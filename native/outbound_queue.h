@@ -55,9 +55,12 @@ class OutboundQueue {
   size_t ClearTelemetry();
 
   bool HasWritable(bool held) const {
-    return partial_.frame.chunk || !control_.empty() || !calls_.empty() || (!held && !telemetry_.empty());
+    return partial_.frame.chunk || !control_.empty() || !calls_.empty() || !committed_.empty() ||
+           (!held && !telemetry_.empty());
   }
-  bool Idle() const { return !partial_.frame.chunk && control_.empty() && calls_.empty() && telemetry_.empty(); }
+  bool Idle() const {
+    return !partial_.frame.chunk && control_.empty() && calls_.empty() && committed_.empty() && telemetry_.empty();
+  }
   // Telemetry queued or in flight, as JsTransport counts it for `buffered` and the high-water mark.
   size_t TelemetryCount() const;
   uint64_t TelemetryBytes() const;
@@ -85,6 +88,11 @@ class OutboundQueue {
   std::deque<Frame> control_;
   std::deque<Frame> calls_;
   std::deque<Frame> telemetry_;
+  // Telemetry taken for a write that the kernel did not accept yet. Like the JS transport's
+  // in-flight batches it is out of reach of the byte bound and goes out first, so dropping under
+  // pressure leaves one gap (between what was committed and the newest), never several.
+  std::deque<Frame> committed_;
+  uint64_t committedBytes_ = 0;
   uint64_t controlBytes_ = 0;
   uint64_t callBytes_ = 0;
   uint64_t telemetryBytes_ = 0;
