@@ -3,6 +3,7 @@
 // send() backpressure signal and 'drain'.
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
+import net from 'node:net';
 import {
   AgentSimulator,
   transports,
@@ -184,6 +185,50 @@ for (const transport of transports()) {
       assert.deepEqual(frames.slice(1).map(seqOf), [10, 11, 12, 13, 14, 15, 16, 17, 18, 19]);
       assert.equal(client.stats().reconnects, 1);
       assert.deepEqual(client.statuses, ['started', 'stopped', 'started']);
+    });
+
+    test('a backlog queued while linked: when the link drops the newest maxBufferedMsgs are kept for the next connection', async (t) => {
+      // A raw agent that never reads its first connection, so the SDK builds up a backlog, then
+      // drops that connection unread; it reads the second one.
+      const socketPath = tempSocket(t);
+      const conns = [];
+      const server = net.createServer({ pauseOnConnect: true }, (socket) => {
+        const conn = { socket, text: '' };
+        socket.setEncoding('utf8');
+        socket.on('data', (s) => (conn.text += s));
+        socket.on('error', () => {});
+        conns.push(conn);
+      });
+      await new Promise((resolve) => server.listen(socketPath, resolve));
+      t.after(() => new Promise((resolve) => {
+        for (const c of conns) c.socket.destroy();
+        server.close(() => resolve());
+      }));
+      const client = makeSDK(t, transport, socketPath, { maxBufferedMsgs: 10, handshakeTimeoutMs: 50 });
+      await startAndWait(client);
+
+      const N = 20_000; // ~1.3 MB: more than the kernel holds
+      for (let i = 0; i < N; i++) client.send({ seq: i });
+      await waitFor(() => client.stats().buffered > 1000, 'a backlog in the SDK');
+      conns[0].socket.destroy(); // whatever the kernel held is lost with the connection
+      await waitFor(() => client.statuses.includes('stopped'), "'stopped'");
+      let s = client.stats();
+      assert.equal(s.buffered, 10, 'only the newest maxBufferedMsgs are kept while away');
+
+      await waitFor(() => conns.length === 2, 'the reconnect');
+      conns[1].socket.resume();
+      await waitFor(() => client.stats().buffered === 0 && (conns[1].text.match(/\n/g) ?? []).length === 11, 'hello + 10');
+      const frames = conns[1].text.trim().split('\n').map((l) => JSON.parse(l));
+      assert.ok(isHello(frames[0]), 'the hello first');
+      assert.deepEqual(
+        frames.slice(1).map(seqOf),
+        Array.from({ length: 10 }, (_, i) => N - 10 + i),
+        'the newest 10 of the backlog, in order',
+      );
+      s = client.stats();
+      assert.equal(s.accepted, N);
+      assert.ok(s.dropped.overflow > 0);
+      assert.equal(s.accepted, s.written + s.dropped.total, 'every message written or counted dropped');
     });
 
     test("send() returns false when it pushed an older message out; 'drain' follows once linked and flushed", async (t) => {
