@@ -84,6 +84,21 @@ for (const transport of transports()) {
       assert.deepEqual(client.statuses, ['started', 'stopped']);
     });
 
+    test("flushes what was held after the agent said 'stopping', then says goodbye", async (t) => {
+      const sim = await startSim(t);
+      const client = makeSDK(t, transport, sim.socketPath);
+      await startAndWait(client);
+      sim.sendAgentStatus('stopping');
+      await waitFor(() => client.statuses.includes('stopping'), "'stopping'");
+      for (let i = 0; i < 100; i++) client.send({ seq: i });
+      await client.stop();
+      await waitFor(() => sim.counts.goodbyes === 1, 'the goodbye');
+      assert.deepEqual(sim.telemetry.map((r) => r.payload.seq), [...Array(100).keys()]);
+      assert.ok(isGoodbye(sim.frames.at(-1).frame));
+      assert.deepEqual(client.stats().dropped, { overflow: 0, stop: 0, total: 0 });
+      assert.deepEqual(client.statuses, ['started', 'stopping', 'stopped']);
+    });
+
     test('is idempotent: two concurrent calls, and again after it resolved', async (t) => {
       const sim = await startSim(t);
       const client = makeSDK(t, transport, sim.socketPath);
