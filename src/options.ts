@@ -26,6 +26,8 @@ export interface IottlySDKOptions {
   highWaterMark?: number;
   /** How long stop() may spend writing what is queued. Default 5000. */
   stopTimeoutMs?: number;
+  /** After the agent says 'stopping', hold writes this long at most waiting for it to close. Default 10000. */
+  stoppingHoldMs?: number;
   /** The thread pool for worker command handlers (started only when one is subscribed). */
   workers?: WorkerPoolOptions;
 
@@ -48,6 +50,7 @@ export interface ResolvedOptions {
   maxQueueBytes: number;
   highWaterMark: number;
   stopTimeoutMs: number;
+  stoppingHoldMs: number;
   workers: ResolvedWorkerOptions;
 }
 
@@ -97,6 +100,7 @@ export function resolveOptions(input: IottlySDKOptions | string | undefined | nu
     maxQueueBytes: integer('maxQueueBytes', input.maxQueueBytes, 4 * MiB, 1024),
     highWaterMark: integer('highWaterMark', input.highWaterMark, MiB, 1),
     stopTimeoutMs: integer('stopTimeoutMs', input.stopTimeoutMs, 5000, 0),
+    stoppingHoldMs: integer('stoppingHoldMs', input.stoppingHoldMs, 10000, 0),
     workers: resolveWorkerOptions(input.workers),
   };
   if (input.maxQueueBytes === undefined && resolved.highWaterMark > resolved.maxQueueBytes) {

@@ -25,6 +25,7 @@ export class IottlySDK extends EventEmitter<IottlySDKEvents> {
   private version: string | null = null;
   private startedFired = false;
   private handshakeTimer: NodeJS.Timeout | null = null;
+  private holdTimer: NodeJS.Timeout | null = null;
   private running = false;
   private stopPromise: Promise<void> | null = null;
 
@@ -199,6 +200,7 @@ export class IottlySDK extends EventEmitter<IottlySDKEvents> {
   private async doStop(): Promise<void> {
     this.running = false;
     this.clearHandshake();
+    this.clearHold();
     const wasStarted = this.startedFired;
     // Worker handlers first, so that what they send or report on the way out is still written.
     if (this.workerPool) await this.workerPool.stop(this.options.stopTimeoutMs);
@@ -218,6 +220,7 @@ export class IottlySDK extends EventEmitter<IottlySDKEvents> {
         this.lastConnectError = '';
         this.startedFired = false;
         this.clearHandshake();
+        this.clearHold();
         this.handshakeTimer = setTimeout(() => {
           this.handshakeTimer = null;
           // No sdkinit: an agent older than 1.8.0.
@@ -228,6 +231,7 @@ export class IottlySDK extends EventEmitter<IottlySDKEvents> {
       },
       onUnlink: () => {
         this.clearHandshake();
+        this.clearHold();
         if (this.startedFired) {
           this.startedFired = false;
           this.agentStatus('stopped');
@@ -265,7 +269,7 @@ export class IottlySDK extends EventEmitter<IottlySDKEvents> {
         }
         return;
       case 'agentstatus':
-        this.transportImpl.hold(frame.status === 'stopping');
+        this.holdWrites(frame.status === 'stopping');
         this.agentStatus(frame.status);
         return;
       case 'connectionstatus':
@@ -401,6 +405,28 @@ export class IottlySDK extends EventEmitter<IottlySDKEvents> {
     if (this.handshakeTimer) {
       clearTimeout(this.handshakeTimer);
       this.handshakeTimer = null;
+    }
+  }
+
+  /**
+   * A scheduled reboot: keep telemetry queued instead of writing what the agent may never read. An
+   * agent that says 'stopping' and then stays up gets it after stoppingHoldMs.
+   */
+  private holdWrites(held: boolean): void {
+    this.clearHold();
+    this.transportImpl.hold(held);
+    if (!held) return;
+    this.holdTimer = setTimeout(() => {
+      this.holdTimer = null;
+      this.transportImpl.hold(false);
+    }, this.options.stoppingHoldMs);
+    this.holdTimer.unref();
+  }
+
+  private clearHold(): void {
+    if (this.holdTimer) {
+      clearTimeout(this.holdTimer);
+      this.holdTimer = null;
     }
   }
 }
