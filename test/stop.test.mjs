@@ -225,6 +225,18 @@ for (const transport of transports()) {
       assert.ok(run.out.lines.includes('ready'));
     });
 
+    test('a linked SDK after unref() lets the child exit by itself, with what it sent delivered', async (t) => {
+      const sim = await startSim(t);
+      const run = runChild(t, 'unref-linked', transport, sim.socketPath);
+      const { code, signal } = await exitWithin(run, DEADLINE_MS, 'linked child with unref()');
+      assert.equal(code, 0, `exit code (stderr: ${run.out.stderr})`);
+      assert.equal(signal, null);
+      assert.ok(run.out.lines.includes('unrefed'));
+      await waitFor(() => sim.counts.telemetry === 10 && sim.clients.length === 0, 'the 10 messages, then the close');
+      assert.deepEqual(sim.telemetry.map((r) => r.payload.seq), [...Array(10).keys()]);
+      assert.equal(sim.counts.goodbyes, 0, 'no stop(), no goodbye');
+    });
+
     test('a started SDK with no agent and ref() kept keeps the child alive until it is killed', async (t) => {
       const socketPath = tempSocket(t);
       const run = runChild(t, 'ref', transport, socketPath);
