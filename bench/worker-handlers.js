@@ -2,7 +2,7 @@
 // Main-thread command callbacks vs worker handlers (issue 5's performance section). Runnable on its
 // own: `node bench/worker-handlers.js [--quick] [--transport js|native] [--json]`. Needs `npm run build`.
 //
-// load      A handler that burns 20 ms of CPU per command, 50 commands/s from the agent, while the
+// load      'none' first: the telemetry timer alone (the reference for the rates). Then a handler that burns 20 ms of CPU per command, 50 commands/s from the agent, while the
 //           app sends telemetry from a 10 ms timer, 200 messages per tick (20 000 messages/s when
 //           the event loop keeps up; ticks a stalled loop misses are not made up, as in an app
 //           sampling sensors on a timer). Reported: event-loop delay p99 (monitorEventLoopDelay,
@@ -84,7 +84,9 @@ async function run() {
       highWaterMark: 16 * 1024 * 1024,
     });
     let completed = 0;
-    if (path_ === 'main') {
+    if (path_ === 'none') {
+      // Baseline: the telemetry timer alone.
+    } else if (path_ === 'main') {
       sdk.subscribe('work', () => {
         heavy();
         completed++;
@@ -104,7 +106,8 @@ async function run() {
     const before = await agent.stats();
     delay.enable();
     const t0 = performance.now();
-    await agent.commands(seconds * 50, 20, 'work');
+    if (path_ === 'none') await new Promise((resolve) => setTimeout(resolve, seconds * 1000));
+    else await agent.commands(seconds * 50, 20, 'work');
     const elapsed = (performance.now() - t0) / 1000;
     delay.disable();
     clearInterval(tick);
@@ -169,6 +172,7 @@ async function run() {
   }
 
   try {
+    await load('none');
     await load('main');
     await load('worker');
     await load('worker', 10);

@@ -224,6 +224,8 @@ export class WorkerPool {
   }
 
   private onTimeout(t: Task): void {
+    // Finished in time, only waiting for its last telemetry batches to arrive.
+    if (t.answer) return;
     t.timedOut = true;
     const err = new Error(`command '${t.cmdType}' timed out after ${this.options.taskTimeoutMs} ms`);
     err.name = 'TimeoutError';
