@@ -11,7 +11,7 @@ const u = require('../lib/util');
 
 const MESSAGES = 25_000; // ~3.2 MB: under the default 4 MiB queue bound, well over a socket buffer
 const BLOCK_MS = 200;
-const REPEATS = 5;
+const ROUNDS = 5;
 
 function variants(ctx) {
   const list = ctx.transports.map((t) => ({ id: `sdk-${t}`, kind: 'sdk', transport: t }));
@@ -78,10 +78,10 @@ async function runVariant(v, ctx, log) {
   const trials = [];
   try {
     await trial(v, agent, MESSAGES / 5); // warm-up
-    for (let r = 0; r < REPEATS; r++) {
+    {
       const t = await trial(v, agent, MESSAGES);
       trials.push(t);
-      log(`repeat ${r + 1}/${REPEATS}: ${MESSAGES} accepted in ${fmt(t.sendMs)} ms; at the agent before the block ${t.before}, during ${t.during}, after ${t.after}; last one ${fmt(t.lastAfterUnblockMs)} ms after the block${t.dropped ? `; DROPPED ${t.dropped}` : ''}`);
+      log(`${MESSAGES} accepted in ${fmt(t.sendMs)} ms; at the agent before the block ${t.before}, during ${t.during}, after ${t.after}; last one ${fmt(t.lastAfterUnblockMs)} ms after the block${t.dropped ? `; DROPPED ${t.dropped}` : ''}`);
     }
     return { n: MESSAGES, trials };
   } finally {
@@ -112,7 +112,7 @@ function report(runs) {
     });
   }
   return {
-    method: `${MESSAGES} messages of ~130 B sent in one synchronous loop (default SDK options), then the main thread busy-waits ${BLOCK_MS} ms. The stand-in timestamps every read; messages are counted by when their read happened relative to the block. ${REPEATS} repeats after a warm-up.`,
+    method: `${MESSAGES} messages of ~130 B sent in one synchronous loop (default SDK options), then the main thread busy-waits ${BLOCK_MS} ms. The stand-in timestamps every read; messages are counted by when their read happened relative to the block. ${ROUNDS} rounds, a fresh process per sender per round after a warm-up, senders interleaved.`,
     tables: [
       {
         title: 'median (min–max) of the repeats',
@@ -124,4 +124,4 @@ function report(runs) {
   };
 }
 
-module.exports = main({ file: __filename, name: 'blocked', title: 'blocked main thread: what reaches the agent during a 200 ms block', variants, runVariant, report });
+module.exports = main({ file: __filename, name: 'blocked', title: 'blocked main thread: what reaches the agent during a 200 ms block', variants, runVariant, report, rounds: ROUNDS });

@@ -13,16 +13,16 @@ const u = require('../lib/util');
 const TOTAL = 1_000_000;
 const SLICES = 20;
 const KEEP = 10_000;
-const PROCESSES = 3;
+const ROUNDS = 3;
 
 function variants(ctx) {
-  const list = ctx.transports.map((t) => ({ id: `sdk-${t}`, kind: 'sdk', transport: t, processes: PROCESSES }));
+  const list = ctx.transports.map((t) => ({ id: `sdk-${t}`, kind: 'sdk', transport: t}));
   // The same with V8's young generation capped at 2 MiB per semi-space: shows how much of the RSS
   // growth is the heap sizing itself rather than anything the SDK keeps.
   for (const t of ctx.transports) {
-    list.push({ id: `sdk-${t}-semi2`, kind: 'sdk', transport: t, processes: PROCESSES, execArgv: ['--max-semi-space-size=2'] });
+    list.push({ id: `sdk-${t}-semi2`, kind: 'sdk', transport: t, execArgv: ['--max-semi-space-size=2'] });
   }
-  list.push({ id: 'ring', kind: 'ring', transport: 'none', baseline: 'serialise into a 10 000-slot ring, no SDK', processes: PROCESSES });
+  list.push({ id: 'ring', kind: 'ring', transport: 'none', baseline: 'serialise into a 10 000-slot ring, no SDK' });
   return list;
 }
 
@@ -175,10 +175,10 @@ function report(runs) {
   return {
     method:
       `The socket path does not exist while ${fmt(runs[0]?.results[0]?.total ?? TOTAL)} \`send()\` calls of ~130 B messages run in ${SLICES} slices (the event loop turns between slices); \`maxBufferedMsgs: ${KEEP}\`. ` +
-      `RSS growth is measured from just before the first call. Then the stand-in starts listening; the SDK retries every 200 ms, so "after listen" includes up to one retry interval. ${PROCESSES} runs, each in a fresh process.`,
+      `RSS growth is measured from just before the first call. Then the stand-in starts listening; the SDK retries every 200 ms, so "after listen" includes up to one retry interval. ${ROUNDS} runs, each in a fresh process, senders interleaved.`,
     tables: [
       {
-        title: `median (min–max) of ${PROCESSES} runs; ns per send() call by slice of ${fmt((runs[0]?.results[0]?.total ?? TOTAL) / SLICES)} calls`,
+        title: `median (min–max) of ${ROUNDS} runs; ns per send() call by slice of ${fmt((runs[0]?.results[0]?.total ?? TOTAL) / SLICES)} calls`,
         columns: ['sender', 'ns/call, first quarter', 'ns/call, last quarter', 'last ÷ first', 'RSS growth MB (peak)', 'RSS growth MB after full GC', 'heap retained MB after full GC', 'buffered/dropped', 'arrived (✓ newest, in order)', 'drain ms after connect', 'drain ms after listen'],
         rows,
       },
@@ -188,4 +188,4 @@ function report(runs) {
   };
 }
 
-module.exports = main({ file: __filename, name: 'buffering', title: 'buffering with the agent away: 1 000 000 sends, then the drain', variants, runVariant, report });
+module.exports = main({ file: __filename, name: 'buffering', title: 'buffering with the agent away: 1 000 000 sends, then the drain', variants, runVariant, report, rounds: ROUNDS, merge: false });

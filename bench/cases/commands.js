@@ -13,7 +13,7 @@ const u = require('../lib/util');
 const BLOCK = 50_000;
 const LOAD_RATE = 100_000;
 const SECONDS = 2;
-const REPEATS = 3;
+const ROUNDS = 3;
 
 function variants(ctx) {
   const list = ctx.transports.map((t) => ({ id: `sdk-${t}`, kind: 'sdk', transport: t }));
@@ -101,13 +101,13 @@ async function runVariant(v, ctx, log) {
     const dispatch = [];
     const idle = [];
     const loaded = [];
-    for (let r = 0; r < REPEATS; r++) {
+    {
       dispatch.push(await dispatchTrial(v, agent, n));
       idle.push(await latencyTrial(v, agent, seconds, false));
       loaded.push(await latencyTrial(v, agent, seconds, true));
-      const i = idle[r];
-      const l = loaded[r];
-      log(`repeat ${r + 1}/${REPEATS}: dispatch ${fmt(dispatch[r].rate)} cmd/s; latency idle p50 ${fmt(i.p50)} µs p99 ${fmt(i.p99)} µs; under ${fmt(LOAD_RATE)} msg/s p50 ${fmt(l.p50)} µs p99 ${fmt(l.p99)} µs (${l.count}/${l.expected} commands, ${l.delivered}/${l.sent} messages delivered)`);
+      const i = idle[0];
+      const l = loaded[0];
+      log(`dispatch ${fmt(dispatch[0].rate)} cmd/s; latency idle p50 ${fmt(i.p50)} µs p99 ${fmt(i.p99)} µs; under ${fmt(LOAD_RATE)} msg/s p50 ${fmt(l.p50)} µs p99 ${fmt(l.p99)} µs (${l.count}/${l.expected} commands, ${l.delivered}/${l.sent} messages delivered)`);
     }
     return { n, seconds, dispatch, idle, loaded };
   } finally {
@@ -149,7 +149,7 @@ function report(runs) {
   return {
     method:
       `Dispatch: the stand-in writes ${fmt(runs[0]?.results[0]?.n ?? BLOCK)} commands in one write; rate = commands ÷ (last callback − write), on the shared monotonic clock. ` +
-      `Latency: one command per millisecond for ${SECONDS} s, each stamped when the stand-in writes it; measured when the callback runs. Under load the app sends ${fmt(LOAD_RATE)} msg/s of ~130 B on the same connection from a 1 ms timer. ${REPEATS} repeats, median (min–max) of the per-repeat figures.`,
+      `Latency: one command per millisecond for ${SECONDS} s, each stamped when the stand-in writes it; measured when the callback runs. Under load the app sends ${fmt(LOAD_RATE)} msg/s of ~130 B on the same connection from a 1 ms timer. ${ROUNDS} rounds (a fresh process per receiver per round, after a warm-up block, receivers interleaved); median (min–max) of the per-round figures.`,
     tables: [
       {
         title: 'median (min–max) of the repeats; latencies in µs',
@@ -161,4 +161,4 @@ function report(runs) {
   };
 }
 
-module.exports = main({ file: __filename, name: 'commands', title: 'commands: dispatch rate and latency, idle and under send load', variants, runVariant, report });
+module.exports = main({ file: __filename, name: 'commands', title: 'commands: dispatch rate and latency, idle and under send load', variants, runVariant, report, rounds: ROUNDS });

@@ -12,7 +12,7 @@ const u = require('../lib/util');
 
 const RATES = [1_000, 10_000, 100_000];
 const SECONDS = 2;
-const REPEATS = 3;
+const ROUNDS = 3;
 const RESOLUTION_MS = 1;
 
 function variants(ctx) {
@@ -30,11 +30,11 @@ async function runVariant(v, ctx, log) {
   try {
     // Warm the JIT on a short run first, then repeat the three rates in turn.
     await trial(v, agent, payload, 10_000, 0.5);
-    for (let r = 0; r < REPEATS; r++) {
+    {
       for (const rate of RATES) {
         const t = await trial(v, agent, payload, rate, seconds);
         trials.push(t);
-        log(`${fmt(rate)}/s, repeat ${r + 1}/${REPEATS}: CPU ${fmt(t.cpuUsPerMsg)} µs/msg (${fmt(t.cpuPct)}% of a core), loop delay p50 ${fmt(t.p50Ms)} ms p99 ${fmt(t.p99Ms)} ms, delivered ${t.delivered}/${t.sent}`);
+        log(`${fmt(rate)}/s: CPU ${fmt(t.cpuUsPerMsg)} µs/msg (${fmt(t.cpuPct)}% of a core), loop delay p50 ${fmt(t.p50Ms)} ms p99 ${fmt(t.p99Ms)} ms, delivered ${t.delivered}/${t.sent}`);
       }
     }
     return { seconds, trials };
@@ -139,7 +139,7 @@ function report(runs) {
   }
   return {
     method:
-      `Messages of ~130 B sent from a 1 ms timer that catches up on late ticks, ${runs[0]?.results[0]?.seconds ?? SECONDS} s per rate, ${REPEATS} repeats per rate (rates interleaved), one process per sender, after a 0.5 s warm-up. ` +
+      `Messages of ~130 B sent from a 1 ms timer that catches up on late ticks, ${runs[0]?.results[0]?.seconds ?? SECONDS} s per rate, ${ROUNDS} rounds, each a fresh process per sender running the three rates after a 0.5 s warm-up, senders interleaved. ` +
       'CPU is `process.cpuUsage()` (user + system) over the paced window divided by messages sent; "net" subtracts what the idle pacer costs at that rate. ' +
       `Loop delay is \`monitorEventLoopDelay({ resolution: ${RESOLUTION_MS} })\` minus the ${RESOLUTION_MS} ms interval: how late a timer runs. Delivered counts are checked at the stand-in after each window.`,
     tables: [
@@ -153,4 +153,4 @@ function report(runs) {
   };
 }
 
-module.exports = main({ file: __filename, name: 'paced', title: 'sustained paced send: CPU per message and event-loop delay', variants, runVariant, report });
+module.exports = main({ file: __filename, name: 'paced', title: 'sustained paced send: CPU per message and event-loop delay', variants, runVariant, report, rounds: ROUNDS });

@@ -5,17 +5,19 @@
 
 const { fork } = require('node:child_process');
 const fs = require('node:fs');
+const os = require('node:os');
 const path = require('node:path');
 const sdk = require('../../dist/index.js');
 const { renderCaseText } = require('./report');
 
 function parseArgs(argv) {
-  const args = { variant: null, out: null, filter: null, quick: process.env.BENCH_QUICK === '1' };
+  const args = { variant: null, out: null, filter: null, round: 0, quick: process.env.BENCH_QUICK === '1' };
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i];
     if (a === '--variant') args.variant = argv[++i];
     else if (a === '--out') args.out = argv[++i];
     else if (a === '--filter') args.filter = argv[++i];
+    else if (a === '--round') args.round = Number(argv[++i]);
     else if (a === '--quick') args.quick = true;
   }
   return args;
@@ -38,14 +40,14 @@ function transportLine(t) {
 async function runCase(def, argv = process.argv.slice(2), caseFile = require.main.filename) {
   const args = parseArgs(argv);
   const transports = availableTransports();
-  const ctx = { transports: transports.list, quick: args.quick };
+  const ctx = { transports: transports.list, quick: args.quick, round: args.round, rounds: def.rounds ?? 1 };
   const variants = def.variants(ctx);
 
   if (args.variant) {
     const variant = variants.find((v) => v.id === args.variant);
     if (!variant) throw new Error(`unknown variant ${args.variant}`);
     // First line of every trial process: what is being measured and over which transport.
-    console.log(`  [${def.name}/${variant.id}] transport: ${variant.transport ?? 'none'}${variant.baseline ? ` (baseline: ${variant.baseline})` : ''}`);
+    console.log(`  [${def.name}/${variant.id}${ctx.rounds > 1 ? ` round ${ctx.round + 1}/${ctx.rounds}` : ''}] transport: ${variant.transport ?? 'none'}${variant.baseline ? ` (baseline: ${variant.baseline})` : ''}`);
     const result = await def.runVariant(variant, ctx, (line) => console.log(`    ${line}`));
     if (process.send) process.send({ result });
     else console.log(JSON.stringify(result));
@@ -53,23 +55,28 @@ async function runCase(def, argv = process.argv.slice(2), caseFile = require.mai
   }
 
   const started = Date.now();
+  const loadStart = os.loadavg()[0];
   console.log(`== ${def.name}: ${def.title}`);
   console.log(`   transports: ${transportLine(transports)}`);
-  const runs = [];
   const selected = variants.filter((v) => !args.filter || v.id.includes(args.filter));
-  for (const variant of selected) {
-    const processes = variant.processes ?? def.processes ?? 1;
-    const results = [];
-    let error = null;
-    for (let p = 0; p < processes && !error; p++) {
+  // Rounds interleave the senders (round 1 of every sender, then round 2, ...) so that a noisy spell
+  // on the machine lands on all of them rather than on one; each round is a fresh process.
+  const rounds = def.rounds ?? 1;
+  const runs = selected.map((variant) => ({ variant, results: [], error: null }));
+  for (let round = 0; round < rounds; round++) {
+    if (rounds > 1) console.log(`  -- round ${round + 1}/${rounds}`);
+    for (const run of runs) {
+      if (run.error) continue;
       try {
-        results.push(await runChild(caseFile, variant, def.timeoutMs ?? 240_000));
+        run.results.push(await runChild(caseFile, run.variant, round, def.timeoutMs ?? 240_000, args.quick));
       } catch (err) {
-        error = err.message;
-        console.log(`  [${def.name}/${variant.id}] FAILED: ${error}`);
+        run.error = err.message;
+        console.log(`  [${def.name}/${run.variant.id}] FAILED: ${run.error}`);
       }
     }
-    runs.push({ variant, results, error });
+  }
+  if (def.merge !== false) {
+    for (const run of runs) if (run.results.length > 1) run.results = [mergeRounds(run.results)];
   }
   const report = def.report(runs, ctx);
   const out = {
@@ -78,6 +85,7 @@ async function runCase(def, argv = process.argv.slice(2), caseFile = require.mai
     transports: transports.list,
     nativeError: transports.nativeError,
     seconds: (Date.now() - started) / 1000,
+    load: [+loadStart.toFixed(2), +os.loadavg()[0].toFixed(2)],
     failures: runs.filter((r) => r.error).map((r) => ({ variant: r.variant.id, error: r.error })),
     ...report,
     runs: runs.map((r) => ({ variant: r.variant, results: r.results, error: r.error })),
@@ -87,9 +95,21 @@ async function runCase(def, argv = process.argv.slice(2), caseFile = require.mai
   return out;
 }
 
-function runChild(caseFile, variant, timeoutMs) {
+/** One result from several rounds: arrays at the top level are concatenated, other fields come from the first round that has them. */
+function mergeRounds(results) {
+  const out = {};
+  for (const r of results) {
+    for (const [k, v] of Object.entries(r)) {
+      if (Array.isArray(v)) out[k] = (out[k] ?? []).concat(v);
+      else if (out[k] === undefined || out[k] === null) out[k] = v;
+    }
+  }
+  return out;
+}
+
+function runChild(caseFile, variant, round, timeoutMs, quick) {
   return new Promise((resolve, reject) => {
-    const child = fork(caseFile, ['--variant', variant.id, ...(process.argv.includes('--quick') ? ['--quick'] : [])], {
+    const child = fork(caseFile, ['--variant', variant.id, '--round', String(round), ...(quick ? ['--quick'] : [])], {
       execPath: process.execPath,
       execArgv: ['--expose-gc', ...(variant.execArgv ?? [])],
       stdio: ['ignore', 'inherit', 'inherit', 'ipc'],

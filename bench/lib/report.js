@@ -61,6 +61,7 @@ function renderCaseMarkdown(c) {
   if (c.nativeError) parts.push(`Transports: js only (native not available: \`${c.nativeError}\`).`, '');
   else parts.push(`Transports: ${c.transports.join(', ')}.`, '');
   if (c.method) parts.push(c.method, '');
+  if (c.load) parts.push(`1-minute load average ${c.load[0]} at the start of this case, ${c.load[1]} at the end; ${Math.round(c.seconds)} s.`, '');
   for (const t of c.tables || []) parts.push(mdTable(t), '');
   const sum = summaryLines(c.summary);
   if (sum.length) parts.push(...sum.map((l) => `- ${l}`), '');
