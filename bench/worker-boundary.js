@@ -18,6 +18,9 @@
 // worker; the main thread wraps the text in a frame without parsing it). The object encodings still
 // owe a JSON.stringify on the main thread to become a frame, which these figures do not include.
 //
+// Batches (worker -> main, while a task runs): the worker's parent port (piscina's 'message' event)
+// vs a BroadcastChannel, with 2 workers posting at once; main-thread and all-thread CPU per batch.
+//
 // Transport: none. This measures the thread boundary only; no socket and no SDK instance.
 
 const { isMainThread } = require('node:worker_threads');
@@ -92,8 +95,27 @@ function encodeResult(enc, value) {
   }
 }
 
+// Telemetry batches posted while a task runs: over the worker's parent port (piscina's 'message'
+// event on the pool) or over a BroadcastChannel, which also delivers each batch to every other
+// worker that has the channel open.
+let broadcast = null;
+function postBatches(t) {
+  const { parentPort, BroadcastChannel } = require('node:worker_threads');
+  if (t.via === 'broadcast' && !broadcast) {
+    broadcast = new BroadcastChannel('worker-boundary-bench');
+    broadcast.onmessage = () => {}; // a worker listens for aborts on the same kind of channel
+  }
+  const batch = makeParams('batch').map((m) => [JSON.stringify(m.msg), m.channel]);
+  for (let i = 0; i < t.n; i++) {
+    if (t.via === 'broadcast') broadcast.postMessage(batch);
+    else parentPort.postMessage(batch);
+  }
+  return t.n;
+}
+
 let resultCache = null;
 function task(t) {
+  if (t.via) return postBatches(t);
   const params = decodeParams(t);
   if (t.resultEnc === 'none') return params === undefined ? 1 : 0;
   if (!resultCache || resultCache.kind !== t.resultKind) resultCache = { kind: t.resultKind, value: makeParams(t.resultKind) };
@@ -211,6 +233,54 @@ async function measure(pool, { direction, enc, kind, n }) {
   };
 }
 
+/** Both workers post `n` batches of 200 telemetry messages; main-thread and whole-process CPU per batch. */
+async function measureChannel(pool, via, n) {
+  const { BroadcastChannel } = require('node:worker_threads');
+  let received = 0;
+  let done;
+  const all = new Promise((r) => (done = r));
+  // piscina unrefs its workers: messages still in flight would not keep the process alive.
+  const keepAlive = setInterval(() => {}, 1000);
+  const expected = 2 * n;
+  const onBatch = () => {
+    if (++received === expected) done();
+  };
+  let inbox = null;
+  if (via === 'broadcast') {
+    inbox = new BroadcastChannel('worker-boundary-bench');
+    inbox.onmessage = onBatch;
+  } else {
+    pool.on('message', onBatch);
+  }
+  // Warm up, so that both workers have their channel open before the measured run.
+  await Promise.all([pool.run({ via, n: 10 }), pool.run({ via, n: 10 })]);
+  await new Promise((r) => setTimeout(r, 100));
+  received = 0;
+  const elu0 = performance.eventLoopUtilization();
+  const cpu0 = process.cpuUsage();
+  const t0 = performance.now();
+  await Promise.all([pool.run({ via, n }), pool.run({ via, n })]);
+  await all;
+  const wall = performance.now() - t0;
+  const elu = performance.eventLoopUtilization(elu0);
+  const cpu = process.cpuUsage(cpu0);
+  clearInterval(keepAlive);
+  if (inbox) inbox.close();
+  else pool.off('message', onBatch);
+  const row = {
+    direction: 'batches',
+    via,
+    mainUsPerBatch: (elu.active * 1000) / expected,
+    cpuUsPerBatch: (cpu.user + cpu.system) / expected,
+    batchesPerSec: expected / (wall / 1000),
+  };
+  console.log(
+    `batches via ${via.padEnd(9)}  main ${row.mainUsPerBatch.toFixed(1).padStart(7)} µs/batch  ` +
+      `all threads ${row.cpuUsPerBatch.toFixed(1).padStart(7)} µs/batch  ${row.batchesPerSec.toFixed(0)} batches/s (200 messages each)`,
+  );
+  return row;
+}
+
 async function main() {
   const quick = process.argv.includes('--quick');
   console.log('transport: none (thread boundary only, piscina ' + Piscina.version + ', 2 worker threads)');
@@ -236,6 +306,8 @@ async function main() {
     }
   }
   const rows = [];
+  // --batches: only the parent-port vs BroadcastChannel comparison.
+  if (process.argv.includes('--batches')) plan.length = 0;
   for (const item of plan) {
     if (!msgpackr && (item.enc === 'msgpackr' || item.enc === 'records')) continue;
     const r = await measure(pool, item);
@@ -246,6 +318,7 @@ async function main() {
         `rtt p50 ${r.rttP50.toFixed(0).padStart(6)} µs  p99 ${r.rttP99.toFixed(0).padStart(6)} µs`,
     );
   }
+  for (const via of ['port', 'broadcast']) rows.push(await measureChannel(pool, via, quick ? 500 : 3000));
   await pool.destroy();
   if (process.argv.includes('--json')) console.log(JSON.stringify(rows));
 }
