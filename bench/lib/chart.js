@@ -10,6 +10,7 @@ const RIGHT = 90;
 const COLORS = { sdk: '#2b6cb0', naive: '#c05621', stringify: '#718096', chunks: '#2f855a' };
 const LINE_COLORS = ['#2b6cb0', '#c05621', '#2f855a', '#805ad5', '#d69e2e', '#718096', '#e53e3e', '#319795'];
 
+const tick = (v) => (Number.isInteger(v) && Math.abs(v) < 1e4 ? String(v) : fmt(v));
 const esc = (s) => String(s).replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;');
 const text = (x, y, s, attrs = '') => `<text x="${x.toFixed(1)}" y="${y.toFixed(1)}" ${attrs}>${esc(s)}</text>`;
 
@@ -30,7 +31,7 @@ function barPanel(y0, title, items, unit) {
       if (v > hi) break;
       const x = sx(v);
       out.push(`<line x1="${x}" y1="${top - 4}" x2="${x}" y2="${top + items.length * rowH}" class="${m === 1 ? 'grid' : 'grid minor'}"/>`);
-      if (m === 1 || items.length > 0) out.push(text(x, top + items.length * rowH + 16, fmt(v), 'class="tick" text-anchor="middle"'));
+      out.push(text(x, top + items.length * rowH + 16, tick(v), 'class="tick" text-anchor="middle"'));
     }
   }
   items.forEach((it, i) => {
@@ -50,13 +51,13 @@ function barPanel(y0, title, items, unit) {
 }
 
 /** Lines of { x, y } points on linear axes. */
-function linePanel(y0, title, series, xLabel, yLabel, { yMin = 0, yMax = null } = {}) {
+function linePanel(y0, title, series, xLabel, yLabel, { yMin = 0, yMax = null, refLine = null } = {}) {
   const plotH = 200;
   const top = y0 + 34;
-  const h = 34 + plotH + 60 + Math.ceil(series.length / 3) * 18;
+  const h = 34 + plotH + 60 + Math.ceil(series.length / 2) * 18;
   const all = series.flatMap((s) => s.points);
   const xMax = Math.max(...all.map((p) => p.x), 1);
-  const ymax = yMax ?? Math.max(...all.map((p) => p.y), 1) * 1.1;
+  const ymax = yMax ?? Math.max(...all.map((p) => p.y), refLine ? refLine.y : 1, 1) * 1.1;
   const plotW = W - 80 - RIGHT;
   const x0 = 80;
   const sx = (v) => x0 + (v / xMax) * plotW;
@@ -65,20 +66,24 @@ function linePanel(y0, title, series, xLabel, yLabel, { yMin = 0, yMax = null } 
   const step = niceStep(ymax - yMin);
   for (let v = yMin; v <= ymax + 1e-9; v += step) {
     out.push(`<line x1="${x0}" y1="${sy(v).toFixed(1)}" x2="${x0 + plotW}" y2="${sy(v).toFixed(1)}" class="grid"/>`);
-    out.push(text(x0 - 6, sy(v) + 4, fmt(v), 'class="tick" text-anchor="end"'));
+    out.push(text(x0 - 6, sy(v) + 4, tick(v), 'class="tick" text-anchor="end"'));
   }
   const xstep = niceStep(xMax);
   for (let v = 0; v <= xMax + 1e-9; v += xstep) {
-    out.push(text(sx(v), top + plotH + 16, fmt(v), 'class="tick" text-anchor="middle"'));
+    out.push(text(sx(v), top + plotH + 16, tick(v), 'class="tick" text-anchor="middle"'));
   }
   out.push(text(x0 + plotW / 2, top + plotH + 34, xLabel, 'class="tick" text-anchor="middle"'));
   out.push(text(16, top + plotH / 2, yLabel, `class="tick" text-anchor="middle" transform="rotate(-90 16 ${top + plotH / 2})"`));
+  if (refLine) {
+    out.push(`<line x1="${x0}" y1="${sy(refLine.y).toFixed(1)}" x2="${x0 + plotW}" y2="${sy(refLine.y).toFixed(1)}" stroke="#e53e3e" stroke-width="1.5" stroke-dasharray="3 3"/>`);
+    out.push(text(x0 + plotW + 4, sy(refLine.y) + 4, refLine.label, 'class="tick" fill="#e53e3e"'));
+  }
   series.forEach((s, i) => {
     const color = LINE_COLORS[i % LINE_COLORS.length];
     const d = s.points.map((p, j) => `${j ? 'L' : 'M'}${sx(p.x).toFixed(1)},${sy(p.y).toFixed(1)}`).join(' ');
     out.push(`<path d="${d}" fill="none" stroke="${color}" stroke-width="2"${s.dashed ? ' stroke-dasharray="6 4"' : ''}/>`);
-    const lx = x0 + (i % 3) * 280;
-    const ly = top + plotH + 54 + Math.floor(i / 3) * 18;
+    const lx = x0 + (i % 2) * 420;
+    const ly = top + plotH + 54 + Math.floor(i / 2) * 18;
     out.push(`<line x1="${lx}" y1="${ly - 4}" x2="${lx + 22}" y2="${ly - 4}" stroke="${color}" stroke-width="3"${s.dashed ? ' stroke-dasharray="6 4"' : ''}/>`);
     out.push(text(lx + 28, ly, s.label, 'class="label"'));
   });
@@ -107,7 +112,7 @@ function buildChart(results) {
   }
   const buf = byName.buffering?.series?.buffering ?? [];
   if (buf.length) {
-    add(linePanel(y, 'Agent away: RSS growth while 1 000 000 messages are sent (maxBufferedMsgs 10 000)', buf.map((s) => ({ label: s.label, points: s.points.map((p) => ({ x: p.x, y: p.rss })), dashed: s.label.startsWith('baseline') })), 'send() calls', 'MB'));
+    add(linePanel(y, 'Agent away: RSS growth while 1 000 000 messages are sent (maxBufferedMsgs 10 000)', buf.map((s) => ({ label: s.label, points: s.points.map((p) => ({ x: p.x, y: p.rss })), dashed: s.label.startsWith('baseline') })), 'send() calls', 'MB', { refLine: { y: 30, label: 'target' } }));
   }
   const slow = byName['slow-agent']?.series?.rss ?? [];
   if (slow.length) {
