@@ -4,6 +4,7 @@
 import { BroadcastChannel, parentPort, workerData } from 'node:worker_threads';
 import { pathToFileURL } from 'node:url';
 import { isPlainObject, stringifyPayload } from './codec';
+import { describe } from './options';
 import type { WorkerContext } from './types';
 import {
   type AbortNotice,
@@ -104,9 +105,9 @@ class TaskContext implements WorkerContext {
   ) {}
 
   send(msg: object, channel?: string | null): void {
-    if (!isPlainObject(msg)) throw new TypeError(`msg must be a plain object, got ${typeName(msg)}`);
+    if (!isPlainObject(msg)) throw new TypeError(`msg must be a plain object, got ${describe(msg)}`);
     if (channel !== undefined && channel !== null && typeof channel !== 'string') {
-      throw new TypeError(`channel must be a string, got ${typeName(channel)}`);
+      throw new TypeError(`channel must be a string, got ${describe(channel)}`);
     }
     // The same checks and serialisation as IottlySDK.send(), here, so that errors are thrown at the call.
     this.pending.push([stringifyPayload(msg), channel ? channel : '']);
@@ -141,12 +142,6 @@ class TaskContext implements WorkerContext {
     this.pending = [];
     return tail;
   }
-}
-
-function typeName(value: unknown): string {
-  if (value === null) return 'null';
-  if (Array.isArray(value)) return 'an array';
-  return typeof value === 'object' ? `an object (${Object.prototype.toString.call(value).slice(8, -1)})` : typeof value;
 }
 
 export default async function runTask(task: WorkerTask): Promise<WorkerTaskResult> {
