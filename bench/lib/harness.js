@@ -56,8 +56,8 @@ async function runCase(def, argv = process.argv.slice(2), caseFile = require.mai
 
   const started = Date.now();
   const loadStart = os.loadavg()[0];
-  console.log(`== ${def.name}: ${def.title}`);
-  console.log(`   transports: ${transportLine(transports)}`);
+  console.log(`== ${def.name} [transports: ${transportLine(transports)}]`);
+  console.log(`   ${def.title}`);
   const selected = variants.filter((v) => !args.filter || v.id.includes(args.filter));
   // Rounds interleave the senders (round 1 of every sender, then round 2, ...) so that a noisy spell
   // on the machine lands on all of them rather than on one; each round is a fresh process.
