@@ -183,7 +183,13 @@ class NativeTransport implements Transport {
         failure ??= err;
       }
     }
-    if (failure !== null) throw failure;
+    if (failure !== null) {
+      // Thrown from the thread-safe function's callback, Node-API would only print a warning:
+      // rethrow on the next tick so it is an ordinary uncaught exception, as with node:net events.
+      process.nextTick(() => {
+        throw failure;
+      });
+    }
   }
 
   private dispatch(code: number, a: unknown, b: unknown): void {
