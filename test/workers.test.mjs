@@ -7,7 +7,7 @@ import { execFile } from 'node:child_process';
 import { readdirSync, promises as fsp } from 'node:fs';
 import { createRequire } from 'node:module';
 import { fileURLToPath, pathToFileURL } from 'node:url';
-import { sdk, transports, startSim, makeSDK, startAndWait, waitFor, nextEvent, DEADLINE_MS } from './helpers.mjs';
+import { sdk, transports, startSim, makeSDK, startAndWait, waitFor, nextEvent, DEADLINE_MS, SLOWDOWN } from './helpers.mjs';
 
 const require = createRequire(import.meta.url);
 const { workerHandler } = sdk;
@@ -142,7 +142,8 @@ for (const transport of transports()) {
     it('times out a handler with a TimeoutError frame: the signal fires; one that ignores it loses its thread', async (t) => {
       const sim = await startSim(t);
       const client = makeSDK(t, transport, sim.socketPath, {
-        workers: { minThreads: 1, maxThreads: 1, taskTimeoutMs: 200, abortGraceMs: 200 },
+        // Scaled: the limit also covers loading the module in a fresh thread.
+        workers: { minThreads: 1, maxThreads: 1, taskTimeoutMs: 200 * SLOWDOWN, abortGraceMs: 200 },
       });
       client.subscribe('wait', workerHandler(CJS, 'waitForAbort'));
       client.subscribe('spin', workerHandler(CJS, 'spin'));
@@ -151,7 +152,7 @@ for (const transport of transports()) {
 
       sim.pushCommand('wait', { id: 1 });
       await waitFor(() => sim.errors.length === 1, 'the timeout of the cooperative handler');
-      assert.deepEqual({ type: sim.errors[0].type, msg: sim.errors[0].msg }, { type: 'TimeoutError', msg: "command 'wait' timed out after 200 ms" });
+      assert.deepEqual({ type: sim.errors[0].type, msg: sim.errors[0].msg }, { type: 'TimeoutError', msg: `command 'wait' timed out after ${200 * SLOWDOWN} ms` });
 
       sim.pushCommand('spin', { id: 2, ms: 60_000 });
       await waitFor(() => sim.errors.length === 2, 'the timeout of the spinning handler');
