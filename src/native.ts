@@ -87,7 +87,10 @@ export function addonCandidates(): string[] {
   const explicit = process.env.IOTTLY_SDK_NATIVE_PATH;
   if (explicit) list.push(path.resolve(explicit));
   list.push(path.join(root, 'build', 'Release', ADDON_FILE));
-  list.push(path.join(root, 'prebuilds', `${process.platform}-${process.arch}`, ADDON_FILE));
+  // prebuildify's file names (scripts/prebuild.js). 32-bit ARM carries its ARM version: an ARMv7
+  // build would trap on an ARMv6 board rather than fail to load.
+  const armv = process.arch === 'arm' ? `.armv${(process.config.variables as Record<string, unknown>).arm_version}` : '';
+  list.push(path.join(root, 'prebuilds', `${process.platform}-${process.arch}`, `node.napi${armv}.glibc.node`));
   return list;
 }
 
