@@ -4,7 +4,7 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
-import { readdirSync, promises as fsp } from 'node:fs';
+import { readdirSync, readFileSync, promises as fsp } from 'node:fs';
 import { createRequire } from 'node:module';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { sdk, transports, startSim, makeSDK, startAndWait, waitFor, nextEvent, DEADLINE_MS, SLOWDOWN } from './helpers.mjs';
@@ -16,6 +16,18 @@ const ESM_URL = new URL('./fixtures/worker-handlers.mjs', import.meta.url);
 const DIST = fileURLToPath(new URL('../dist/', import.meta.url));
 
 const threadCount = () => readdirSync('/proc/self/task').length;
+/** Thread names, for a failure message that says which thread is left. */
+const threadNames = () =>
+  readdirSync('/proc/self/task')
+    .map((id) => {
+      try {
+        return readFileSync(`/proc/self/task/${id}/comm`, 'utf8').trim();
+      } catch {
+        return '?';
+      }
+    })
+    .sort()
+    .join(', ');
 const payloads = (sim) => sim.telemetry.map((r) => r.payload);
 
 /** Every command line in one write, so that they reach the SDK in one read. */
@@ -170,6 +182,10 @@ for (const transport of transports()) {
       client.subscribe('inOrder', workerHandler(CJS, 'nap', { ordered: true }));
       client.subscribe('free', workerHandler(CJS, 'nap'));
       await startAndWait(client);
+      // Every thread booted and the module loaded, so that a slow start cannot serialise the run.
+      pushAll(sim, [0, 1, 2].map((seq) => ['free', { seq: 1000 + seq, ms: 100 }]));
+      await waitFor(() => sim.telemetry.length === 3, 'the warm-up commands');
+      sim.clearRecords();
       // Decreasing durations: concurrent runs would finish in reverse order.
       const n = 6;
       const commands = [];
@@ -225,6 +241,7 @@ for (const transport of transports()) {
       const sim = await startSim(t);
       await fsp.stat('.'); // the libuv threadpool counts in the baseline
       const baseline = threadCount();
+      const baselineNames = threadNames();
       const client = makeSDK(t, transport, sim.socketPath, {
         workers: { minThreads: 2, maxThreads: 2, abortGraceMs: 300 },
         stopTimeoutMs: 5000,
@@ -255,7 +272,9 @@ for (const transport of transports()) {
       assert.ok(types.includes('AbortError'), `an AbortError frame, got ${types.join(', ')}`);
       assert.ok(sim.errors.length >= 2 && sim.errors.length <= 3, `error frames: ${types.join(', ')}`);
       assert.deepEqual(dropped, [{ cmdType: 'later', reason: 'stop' }]);
-      await waitFor(() => threadCount() === baseline, `thread count back to ${baseline} (now ${threadCount()})`);
+      await waitFor(() => threadCount() === baseline, 'the thread count back to the baseline').catch((err) => {
+        throw new Error(`${err.message}: threads were [${baselineNames}], now [${threadNames()}]`);
+      });
       // A restarted SDK gets a new pool.
       sim.clearRecords();
       client.subscribe('echo', workerHandler(CJS, 'echo'));
