@@ -3,7 +3,7 @@
 // SDK's counters agree with what the agent counted.
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { transports, startSim, makeSDK, startAndWait, waitFor } from './helpers.mjs';
+import { transports, startSim, makeSDK, startAndWait, waitFor, SLOWDOWN } from './helpers.mjs';
 
 /** Checks telemetry order as it arrives (no per-frame records kept, so big bursts stay cheap). */
 function sequenceChecker(sim) {
@@ -68,7 +68,7 @@ for (const transport of transports()) {
       for (let i = 0; i < N; i++) client.send({ seq: i, pad, ts: 1700000000000 + i });
       frameBytes = client.stats().bufferedBytes + client.stats().bytesWritten;
       assert.ok(frameBytes / N >= 100, `frames are ~120 bytes (${(frameBytes / N).toFixed(1)})`);
-      await waitFor(() => seq.received === N && client.stats().written === N, `${N} messages at the agent`, 30_000);
+      await waitFor(() => seq.received === N && client.stats().written === N, `${N} messages at the agent`, 30_000 * SLOWDOWN);
 
       assert.equal(seq.outOfOrder, 0, `out of order: ${JSON.stringify(seq.firstBad)}`);
       assertCountersMatch(client, sim, N);
@@ -93,7 +93,7 @@ for (const transport of transports()) {
           await new Promise((resolve) => client.once('drain', resolve));
         }
       }
-      await waitFor(() => seq.received === N && client.stats().written === N, `${N} messages at the agent`, 30_000);
+      await waitFor(() => seq.received === N && client.stats().written === N, `${N} messages at the agent`, 30_000 * SLOWDOWN);
       assert.ok(pauses > 0, 'send() asked to slow down at least once');
       assert.equal(seq.outOfOrder, 0, `out of order: ${JSON.stringify(seq.firstBad)}`);
       assertCountersMatch(client, sim, N);

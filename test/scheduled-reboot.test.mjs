@@ -4,7 +4,7 @@
 // exactly once, in order (or, with a small buffer, exactly the newest maxBufferedMsgs of the backlog).
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { transports, startSim, makeSDK, startAndWait, waitFor } from './helpers.mjs';
+import { transports, startSim, makeSDK, startAndWait, waitFor, SLOWDOWN } from './helpers.mjs';
 
 /** Send one message with an increasing seq every millisecond until stopped. */
 function steadySender(client) {
@@ -38,11 +38,11 @@ for (const transport of transports()) {
 
       // The agent waits for the SDK to go quiet (up to maxWaitMs); a sender at 1 message/ms is
       // never quiet, so only the SDK holding its writes after 'stopping' lets it go down early.
-      const maxWaitMs = 5000;
+      const maxWaitMs = 5000 * SLOWDOWN;
       const t0 = Date.now();
       await sim.reboot({ quietMs: 100, downMs: 300, maxWaitMs });
       const rebootMs = Date.now() - t0;
-      assert.ok(rebootMs < 300 + maxWaitMs - 1000, `the SDK went quiet after 'stopping' (reboot took ${rebootMs} ms)`);
+      assert.ok(rebootMs < 300 + maxWaitMs - 1000 * SLOWDOWN, `the SDK went quiet after 'stopping' (reboot took ${rebootMs} ms)`);
       assert.equal(sim.invalid.length, 0, 'no frame was cut by the agent going down');
 
       await waitFor(() => count(client.statuses, 'started') === 2, "'started' after the reboot");
@@ -87,7 +87,7 @@ for (const transport of transports()) {
       await waitFor(() => sim.counts.telemetry >= 100, 'traffic before the reboot');
 
       // Down for 300 ms at 1 message/ms: a backlog of several hundred, far over 50.
-      await sim.reboot({ quietMs: 100, downMs: 300, maxWaitMs: 5000 });
+      await sim.reboot({ quietMs: 100, downMs: 300, maxWaitMs: 5000 * SLOWDOWN });
       await waitFor(() => count(client.statuses, 'started') === 2, "'started' after the reboot");
       const before = sim.counts.telemetry;
       await waitFor(() => sim.counts.telemetry >= before + 200, 'traffic after the reboot');
