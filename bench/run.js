@@ -30,8 +30,9 @@ function machine() {
   let commit = null;
   let dirty = false;
   try {
-    commit = execFileSync('git', ['rev-parse', 'HEAD'], { cwd: __dirname, encoding: 'utf8' }).trim();
-    dirty = execFileSync('git', ['status', '--porcelain', '--', 'src'], { cwd: __dirname, encoding: 'utf8' }).trim() !== '';
+    const root = path.join(__dirname, '..');
+    commit = execFileSync('git', ['rev-parse', 'HEAD'], { cwd: root, encoding: 'utf8' }).trim();
+    dirty = execFileSync('git', ['status', '--porcelain', '--', 'src', 'native'], { cwd: root, encoding: 'utf8' }).trim() !== '';
   } catch {}
   const cpus = os.cpus();
   return {
@@ -127,7 +128,7 @@ function markdown(r, renderCase) {
     '## Run',
     '',
     `- Machine: ${m.cpu} × ${m.cores} cores, ${m.memGB} GB RAM, ${m.os}; load average at start ${m.loadavg.join(' ')}`,
-    `- Node ${m.node} (V8 ${m.v8}); commit ${m.commit ?? 'unknown'}${m.srcDirty ? ' (src/ had uncommitted changes)' : ''}; ${m.date}`,
+    `- Node ${m.node} (V8 ${m.v8}); commit ${m.commit ?? 'unknown'}${m.srcDirty ? ' (src/ or native/ had uncommitted changes, which dist/ and the addon may include)' : ''}; ${m.date}`,
     `- Transports: ${r.nativeError ? `js only — the native transport was not available (\`${r.nativeError}\`)` : r.transports.join(', ')}`,
     `- Whole run: ${r.seconds} s${r.quick ? ' (--quick: shortened runs)' : ''}`,
     '',
