@@ -1,7 +1,8 @@
 'use strict';
-// `npm run prebuild [-- target...]`: builds the native addon for linux-x64, linux-arm64 and
+// `npm run prebuilds [-- target...]`: builds the native addon for linux-x64, linux-arm64 and
 // linux-arm (default: all three) into prebuilds/<platform>-<arch>/, named the way prebuildify names
-// Node-API builds, so that a board without a compiler still gets the native transport.
+// Node-API builds, so that a board without a compiler still gets the native transport. (The script
+// is not called "prebuild": npm would run that before every `npm run build`, so on every install.)
 //
 // The sources and flags are CMakeLists.txt's (cmake-js, as `npm run build:native`); the ARM targets
 // use Debian's cross compilers through scripts/arm-toolchain.cmake. Node-API headers do not depend on

@@ -1,0 +1,109 @@
+#!/usr/bin/env bash
+# `npm run check:pack`: the published tarball gives the native transport on a machine without a
+# compiler. Builds the linux-x64 prebuild, packs the package, installs the tarball into a scratch
+# project with every compiler and build tool hidden from PATH, then checks that the install did not
+# build anything, that the native transport is the one in use (CommonJS and ESM), and that it
+# delivers a message to the simulator. Slow-ish (a real npm install): run from CI, not in loops.
+set -euo pipefail
+root="$(cd "$(dirname "$0")/.." && pwd)"
+cd "$root"
+work="$(mktemp -d "${TMPDIR:-/tmp}/iottly-pack.XXXXXX")"
+trap 'rm -rf "$work"' EXIT
+
+say() { echo "check-pack: $*"; }
+fail() {
+  echo "check-pack: FAIL: $*" >&2
+  exit 1
+}
+
+node scripts/prebuild.js linux-x64
+
+say "npm pack"
+tarball="$(npm pack --silent --pack-destination "$work" | tail -n 1)"
+tarball="$work/$tarball"
+[ -f "$tarball" ] || fail "npm pack made no tarball"
+listing="$(tar tzf "$tarball")"
+grep -qx 'package/prebuilds/linux-x64/node.napi.glibc.node' <<<"$listing" || fail "the tarball has no linux-x64 prebuild"
+for other in linux-arm64/node.napi.glibc.node linux-arm/node.napi.armv7.glibc.node; do
+  if [ -f "prebuilds/$other" ]; then
+    grep -qx "package/prebuilds/$other" <<<"$listing" || fail "prebuilds/$other exists but is not in the tarball"
+  fi
+done
+if grep -q '^package/build/' <<<"$listing"; then fail "the tarball carries a local build (package/build/)"; fi
+say "tarball $(du -k "$tarball" | cut -f1) KiB; prebuilds: $(grep -c '^package/prebuilds/.*\.node$' <<<"$listing")"
+
+# A PATH with only what npm and its install scripts need: no cc, c++, g++, clang++, make, cmake.
+bin="$work/bin"
+mkdir -p "$bin"
+for tool in node npm sh bash env cat cp mv rm mkdir ls ln chmod tar gzip git uname dirname basename sed grep; do
+  p="$(command -v "$tool" || true)"
+  [ -n "$p" ] && ln -sf "$p" "$bin/$tool"
+done
+for tool in cc c++ gcc g++ clang clang++ make cmake; do
+  if PATH="$bin" command -v "$tool" >/dev/null 2>&1; then fail "$tool is still reachable on the hidden PATH"; fi
+done
+
+app="$work/app"
+mkdir -p "$app"
+echo '{ "name": "pack-check", "version": "1.0.0", "private": true }' >"$app/package.json"
+say "npm install of the tarball with no compiler on PATH"
+(
+  cd "$app"
+  env -u CXX -u CC -u IOTTLY_SDK_NATIVE_PATH -u IOTTLY_SDK_TRANSPORT -u IOTTLY_SDK_SKIP_NATIVE PATH="$bin" \
+    npm install --no-audit --no-fund --foreground-scripts "$tarball" >"$work/install.log" 2>&1
+) || {
+  cat "$work/install.log" >&2
+  fail "npm install failed"
+}
+# The install hook must have seen no compiler, so whatever loads is the prebuild.
+grep -q 'no C++ compiler found' "$work/install.log" || {
+  cat "$work/install.log" >&2
+  fail "the install script did not report a machine without a compiler"
+}
+pkg="$app/node_modules/iottly-sdk"
+[ ! -e "$pkg/build" ] || fail "the install built something into $pkg/build"
+[ -f "$pkg/prebuilds/linux-x64/node.napi.glibc.node" ] || fail "the installed package has no linux-x64 prebuild"
+
+cat >"$app/check.cjs" <<'EOF'
+const assert = require('node:assert');
+const { IottlySDK, nativeAvailable, nativeLoadError, defaultTransport } = require('iottly-sdk');
+const { AgentSimulator } = require('iottly-sdk/sim');
+assert.ok(nativeAvailable(), `the addon does not load: ${nativeLoadError()?.message}`);
+assert.strictEqual(defaultTransport(), 'native');
+(async () => {
+  const socketPath = require('node:path').join(process.argv[2], 'agent.sock');
+  const sim = new AgentSimulator({ socketPath });
+  await sim.listen();
+  const got = new Promise((resolve) => sim.on('telemetry', resolve));
+  const sdk = new IottlySDK('pack-check', { socketPath });
+  assert.strictEqual(sdk.transport, 'native');
+  sdk.start();
+  sdk.send({ from: 'the prebuild' });
+  const timer = setTimeout(() => {
+    console.error('no telemetry within 10 s');
+    process.exit(1);
+  }, 10_000);
+  const t = await got;
+  clearTimeout(timer);
+  assert.deepStrictEqual(t.payload, { from: 'the prebuild' });
+  await sdk.stop();
+  await sim.close();
+  console.log('cjs: native transport from the prebuild, telemetry delivered');
+})().catch((err) => {
+  console.error(err);
+  process.exit(1);
+});
+EOF
+cat >"$app/check.mjs" <<'EOF'
+import { IottlySDK, defaultTransport } from 'iottly-sdk';
+if (defaultTransport() !== 'native') throw new Error(`ESM import picks ${defaultTransport()}`);
+if (new IottlySDK('pack-check-esm', { socketPath: '/nonexistent/agent.sock' }).transport !== 'native') throw new Error('ESM: not native');
+console.log('esm: native transport');
+EOF
+(
+  cd "$app"
+  export PATH="$bin"
+  env -u IOTTLY_SDK_NATIVE_PATH -u IOTTLY_SDK_TRANSPORT node check.cjs "$work"
+  env -u IOTTLY_SDK_NATIVE_PATH -u IOTTLY_SDK_TRANSPORT node check.mjs
+) || fail "the installed package does not give the native transport"
+say "ok: the tarball installs without a compiler and runs on the native transport"
