@@ -79,9 +79,26 @@ async function drainAndCut(client, conn) {
   await waitFor(() => conn.closed, 'the connection broken');
 }
 
-/** Every telemetry frame on every connection valid, in order per connection, none twice, none missing. */
-function assertExactlyOnce(conns, sent) {
+/**
+ * The bytes a frame of `payload` takes on the wire (the SDK serialises with JSON.stringify).
+ */
+const frameBytes = (payload) => Buffer.byteLength(`{"data":{"sdkclient":{"name":"test-app"},"payload":${JSON.stringify(payload)}}}\n`);
+
+/**
+ * What the agent got over several connections, each broken by drainAndCut(): every complete frame
+ * valid, the hello first, in order within and across connections, nothing twice. Nothing missing
+ * either, with one physical exception: a transport that writes from its own I/O thread (anything but
+ * 'js', which writes on the JS thread and so cannot write between the agent's last read and its
+ * destroy()) may have put frames into the socket after the agent drained it; those are lost with the
+ * connection. Such a loss may only sit right at a cut, and the SDK must count it as written: the
+ * bytes it reports written are exactly the complete frames the agent got plus the frames it lost.
+ */
+function assertDeliveredOnce(client, conns, payloadOf, sent) {
+  const lossAtCutPossible = client.transport !== 'js';
   const all = [];
+  let prevLast = -1;
+  const cuts = new Set();
+  let completeBytes = 0;
   for (const [k, c] of conns.entries()) {
     assert.equal(c.invalid.length, 0, `connection ${k}: every complete frame is valid JSON`);
     assert.ok(isHello(c.frames[0]), `connection ${k} opens with the hello`);
@@ -89,15 +106,34 @@ function assertExactlyOnce(conns, sent) {
     for (let i = 1; i < list.length; i++) {
       assert.ok(list[i] > list[i - 1], `connection ${k} in order at #${i}: ${list[i - 1]} -> ${list[i]}`);
     }
-    if (k > 0 && list.length) {
-      const prev = seqsOf(conns[k - 1].frames).at(-1);
-      assert.equal(list[0], prev + 1, `connection ${k} starts right after the last whole frame before the cut`);
+    if (list.length) {
+      assert.ok(
+        list[0] > prevLast,
+        `connection ${k} starts at ${list[0]}, after ${prevLast} (a lower number is a re-sent, duplicated frame)`,
+      );
+      if (k > 0) cuts.add(prevLast + 1);
+      prevLast = list.at(-1);
     }
+    completeBytes += c.bytes - c.tail.length;
     all.push(...list);
   }
   const unique = new Set(all);
   assert.equal(all.length - unique.size, 0, `no duplicates (${all.length - unique.size} seen)`);
-  assert.equal(unique.size, sent, 'no gap: every message sent arrived');
+  const missing = [];
+  for (let i = 0; i < sent; i++) if (!unique.has(i)) missing.push(i);
+  if (!lossAtCutPossible) {
+    assert.deepEqual(missing.slice(0, 10), [], `no gap: ${missing.length} messages never arrived`);
+  } else {
+    for (const m of missing) assert.ok(cuts.has(m) || missing.includes(m - 1), `#${m} missing away from a cut`);
+  }
+  let missingBytes = 0;
+  for (const m of missing) missingBytes += frameBytes(payloadOf(m));
+  assert.equal(
+    client.stats().bytesWritten,
+    completeBytes + missingBytes,
+    'bytes written = complete frames the agent got + frames lost in the broken sockets',
+  );
+  return missing.length;
 }
 
 for (const transport of transports()) {
@@ -114,10 +150,11 @@ for (const transport of transports()) {
       client.start();
       await waitFor(() => agent.conns.length === 1 && client.linked, 'the first connection');
       const first = agent.conns[0];
+      const PAD = 'x'.repeat(150_000);
       // 150 KB frames: Linux takes a write to a Unix stream socket in pieces of up to about half the
       // send buffer (~106 KB by default) and a smaller write whole or not at all, so frames this big
       // are what a full socket cuts: one is taken in part and the kernel's data ends inside it.
-      const sender = steadySender(client, 1, 'x'.repeat(150_000));
+      const sender = steadySender(client, 1, PAD);
       t.after(() => sender.stop());
 
       // Phase 1: the agent reads normally for a while.
@@ -140,30 +177,14 @@ for (const transport of transports()) {
       );
 
       assert.ok(first.tail.length > 0, 'the first connection ended inside a frame (the cut this test is about)');
-      assert.equal(first.invalid.length, 0, 'every complete frame on the first connection is valid JSON');
-      assert.equal(second.invalid.length, 0, 'every frame on the second connection is valid JSON');
-      assert.equal(second.tail.length, 0);
-      assert.ok(isHello(first.frames[0]));
-      assert.ok(isHello(second.frames[0]), 'the hello opens the second connection');
-
-      const a = seqsOf(first.frames);
-      const b = seqsOf(second.frames);
-      for (const [name, list] of [['first', a], ['second', b]]) {
-        for (let i = 1; i < list.length; i++) {
-          assert.ok(list[i] > list[i - 1], `${name} connection in order at #${i}: ${list[i - 1]} -> ${list[i]}`);
-        }
-      }
-      // The cut frame's start is on the first connection; it is re-sent whole as the first telemetry of
-      // the second connection: right after the last complete frame, nothing skipped, nothing repeated.
-      const cutSeq = a.at(-1) + 1;
       assert.match(first.tail.toString('utf8'), /^\{"data"/, 'the tail is the start of a telemetry frame');
-      assert.equal(b[0], cutSeq, `the second connection starts at the cut frame (#${cutSeq}), not at ${b[0]}`);
-
-      const union = a.concat(b);
-      const unique = new Set(union);
-      assert.equal(union.length - unique.size, 0, 'no duplicates');
-      assert.equal(unique.size, sent, 'no gap: every message sent arrived once');
-      assert.ok(union.every((v, i) => v === i));
+      assert.equal(second.tail.length, 0);
+      const cutSeq = seqsOf(first.frames).at(-1) + 1;
+      const lost = assertDeliveredOnce(client, agent.conns, (seq) => ({ seq, pad: PAD }), sent);
+      // The cut frame, seen in part on the first connection, is re-sent whole as the first telemetry
+      // of the second connection (unless lost as explained above, with what followed it).
+      if (lost === 0) assert.equal(seqsOf(second.frames)[0], cutSeq, `the second connection starts at the cut frame #${cutSeq}`);
+      t.diagnostic(`cut inside #${cutSeq} after ${first.bytes} bytes; ${lost} lost in the broken socket`);
 
       const s = client.stats();
       assert.equal(s.dropped.total, 0);
@@ -189,7 +210,8 @@ for (const transport of transports()) {
       });
       client.start();
       await waitFor(() => agent.conns.length === 1 && client.linked, 'the first connection');
-      const sender = steadySender(client, 200, 'x'.repeat(250)); // ~65 KB a millisecond
+      const PAD = 'x'.repeat(250);
+      const sender = steadySender(client, 200, PAD); // ~65 KB a millisecond
       t.after(() => sender.stop());
 
       let cuts = 0;
@@ -220,7 +242,8 @@ for (const transport of transports()) {
         () => client.stats().buffered === 0 && seqsOf(last.frames).at(-1) === sent - 1,
         'everything sent delivered on the last connection',
       );
-      assertExactlyOnce(agent.conns, sent);
+      const lost = assertDeliveredOnce(client, agent.conns, (seq) => ({ seq, pad: PAD }), sent);
+      t.diagnostic(`${lost} lost in the broken sockets`);
       const s = client.stats();
       assert.equal(s.reconnects, cuts);
       assert.equal(s.dropped.total, 0);
