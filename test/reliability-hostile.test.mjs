@@ -86,6 +86,7 @@ for (const transport of transports()) {
       assert.ok(late.heapUsed + late.arrayBuffers - early.heapUsed - early.arrayBuffers < 2 * MiB, 'JS heap and buffers flat');
       const stop = await app.ask('stop');
       const after = (await app.ask('stats')).stats;
+      t.diagnostic(`stop() took ${stop.ms.toFixed(0)} ms (stopTimeoutMs ${stopTimeoutMs}); dropped.stop ${after.dropped.stop}`);
       assert.ok(stop.ms < stopTimeoutMs + 1000 * (DEADLINE_MS / 10_000), `stop() took ${stop.ms.toFixed(0)} ms`);
       assert.equal(after.buffered, 0);
       assert.ok(after.dropped.stop > 0, 'what could not be written was counted as dropped.stop');
