@@ -10,6 +10,9 @@ import { transports, startSim, startRawAgent, waitFor, DEADLINE_MS } from './hel
 import { forkSdk } from './fixtures/rel-child.mjs';
 
 const MiB = 1024 * 1024;
+// Under `npm run test:asan` the ASan allocator keeps freed memory in quarantine on purpose: RSS then
+// measures the sanitiser, not the SDK, and the RSS bounds are left to the normal run.
+const RSS_MEANINGFUL = !/libasan/.test(process.env.LD_PRELOAD ?? '');
 const mib = (n) => `${(n / MiB).toFixed(1)} MiB`;
 
 /** Peak and current RSS of `pid` since the last resetPeak(): the kernel's own figures. */
@@ -81,8 +84,8 @@ for (const transport of transports()) {
       assert.ok(s.bufferedBytes <= maxQueueBytes + MiB, `queued ${s.bufferedBytes} bytes`);
       // Keeping what was sent would take ~57 MB more; the bound keeps the footprint to allocator and
       // V8 slack (the JS transport's RSS settles ~10 MB up while its heap stays flat).
-      assert.ok(late.rss - early.rss < 16 * MiB, `RSS grew ${mib(late.rss - early.rss)} while 38 MB more were sent`);
-      assert.ok(peak - early.rss < 16 * MiB, `RSS peaked ${mib(peak - early.rss)} above the 2x level`);
+      if (RSS_MEANINGFUL) assert.ok(late.rss - early.rss < 16 * MiB, `RSS grew ${mib(late.rss - early.rss)} while 38 MB more were sent`);
+      if (RSS_MEANINGFUL) assert.ok(peak - early.rss < 16 * MiB, `RSS peaked ${mib(peak - early.rss)} above the 2x level`);
       assert.ok(late.heapUsed + late.arrayBuffers - early.heapUsed - early.arrayBuffers < 2 * MiB, 'JS heap and buffers flat');
       const stop = await app.ask('stop');
       const after = (await app.ask('stats')).stats;
@@ -160,11 +163,11 @@ for (const transport of transports()) {
       assert.ok(figures.garbage.protocolErrors > 1000, 'garbage lines reported');
       assert.equal((await app.ask('commands', { cmd: 'deep' })).count, 1, 'the deep but valid command dispatched');
       // Bounded: a few times maxFrameBytes (1 MiB) and the read buffers, never the volume poured in.
-      assert.ok(garbageGrowth < 24 * MiB, `garbage: RSS peaked ${mib(garbageGrowth)} above the start while 32 MiB were poured in`);
-      assert.ok(longGrowth < 24 * MiB, `100 MB line: RSS peaked ${mib(longGrowth)} above the start`);
-      assert.ok(invalidUtf8Growth < 24 * MiB, `invalid UTF-8: RSS peaked ${mib(invalidUtf8Growth)} above the start`);
+      if (RSS_MEANINGFUL) assert.ok(garbageGrowth < 24 * MiB, `garbage: RSS peaked ${mib(garbageGrowth)} above the start while 32 MiB were poured in`);
+      if (RSS_MEANINGFUL) assert.ok(longGrowth < 24 * MiB, `100 MB line: RSS peaked ${mib(longGrowth)} above the start`);
+      if (RSS_MEANINGFUL) assert.ok(invalidUtf8Growth < 24 * MiB, `invalid UTF-8: RSS peaked ${mib(invalidUtf8Growth)} above the start`);
       // Parsing a 1 MB frame nested 500 000 deep builds 500 000 arrays: the frame limit bounds that too.
-      assert.ok(deepGrowth < 128 * MiB, `deep nesting: RSS peaked ${mib(deepGrowth)} above the start`);
+      if (RSS_MEANINGFUL) assert.ok(deepGrowth < 128 * MiB, `deep nesting: RSS peaked ${mib(deepGrowth)} above the start`);
       await app.ask('stop');
     });
 
@@ -184,7 +187,7 @@ for (const transport of transports()) {
       assert.equal(flood.ordered, true, 'in order');
       // The kernel's socket buffer is the only queue an app needs here: an SDK that reads ahead of its
       // callbacks holds the whole 80 MB.
-      assert.ok(growth < 32 * MiB, `RSS peaked ${mib(growth)} above the start while 80 MB of commands were pushed`);
+      if (RSS_MEANINGFUL) assert.ok(growth < 32 * MiB, `RSS peaked ${mib(growth)} above the start while 80 MB of commands were pushed`);
       await app.ask('stop');
     });
   });
