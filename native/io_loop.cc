@@ -7,6 +7,7 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <algorithm>
 #include <cstring>
 #include <system_error>
 #include <utility>
@@ -21,6 +22,8 @@ constexpr size_t kReadBytes = 64 * 1024;
 // Bounded rounds per loop iteration so reads and wake-ups are served during a long burst.
 constexpr int kWriteRounds = 8;
 constexpr int kReadRounds = 8;
+// How long a graceful stop waits for the agent's EOF after our half-close (within stopTimeoutMs).
+constexpr int kCloseGraceMs = 200;
 
 int MillisUntil(std::chrono::steady_clock::time_point when) {
   const auto left = std::chrono::duration_cast<std::chrono::microseconds>(when - std::chrono::steady_clock::now());
@@ -176,7 +179,7 @@ void IoLoop::Run() {
       held_ = false;
       if (state_ != State::kLinked || Clock::now() >= stopDeadline_ ||
           (goodbyeQueued_ && queue_.Idle())) {
-        FinishStop();
+        FinishStop(lk);
         return;
       }
       if (!goodbyeQueued_ && queue_.Idle()) {
@@ -368,7 +371,8 @@ void IoLoop::ReadSome(std::unique_lock<std::mutex>& lk) {
   if (eof || err != 0) LinkLost(err, "read");
 }
 
-void IoLoop::FinishStop() {
+void IoLoop::FinishStop(std::unique_lock<std::mutex>& lk) {
+  if (state_ == State::kLinked) CloseGracefully(lk);
   CloseSocket();
   counters_.droppedCalls += queue_.Reset();
   const size_t dropped = queue_.ClearTelemetry();
@@ -378,6 +382,37 @@ void IoLoop::FinishStop() {
   IoEvent event{IoEvent::kStopped};
   event.count = dropped;
   Post(std::move(event));
+}
+
+void IoLoop::CloseGracefully(std::unique_lock<std::mutex>& lk) {
+  // Closing a Unix socket with unread input resets the connection (the agent's next read fails
+  // with ECONNRESET and it may discard frames it had not read yet). So: half-close, read and
+  // discard until the agent's EOF, briefly, then close.
+  const int fd = fd_;
+  const Clock::time_point until = std::min(stopDeadline_, Clock::now() + std::chrono::milliseconds(kCloseGraceMs));
+  shutdown(fd, SHUT_WR);
+  lk.unlock();
+  for (;;) {
+    const ssize_t n = read(fd, readBuf_.data(), readBuf_.size());
+    if (n > 0) continue;
+    if (n == 0) break;
+    if (errno == EINTR) continue;
+    if (errno != EAGAIN && errno != EWOULDBLOCK) break;
+    const int left = MillisUntil(until);
+    if (left <= 0) break;
+    pollfd fds[2] = {{fd, POLLIN, 0}, {wakeFd_, POLLIN, 0}};
+    if (poll(fds, 2, left) <= 0) break;
+    if (fds[1].revents & POLLIN) {
+      uint64_t value;
+      while (read(wakeFd_, &value, sizeof value) < 0 && errno == EINTR) {
+      }
+      lk.lock();
+      const bool quit = quit_;
+      lk.unlock();
+      if (quit) break;
+    }
+  }
+  lk.lock();
 }
 
 void IoLoop::CloseSocket() {

@@ -88,7 +88,8 @@ class IoLoop {
   void LinkLost(int err, const char* syscall);
   void WriteSome(std::unique_lock<std::mutex>& lk);
   void ReadSome(std::unique_lock<std::mutex>& lk);
-  void FinishStop();
+  void FinishStop(std::unique_lock<std::mutex>& lk);
+  void CloseGracefully(std::unique_lock<std::mutex>& lk);
   void CloseSocket();
   void CheckDrain();
   void Post(IoEvent&& event);

@@ -97,7 +97,13 @@ NativeTransport::NativeTransport(const Napi::CallbackInfo& info) : Napi::ObjectW
 
   statusRef_ = Napi::Persistent(status.As<Napi::Float64Array>());
   status_ = statusRef_.Value().Data();
-  onEvents_ = Napi::Persistent(info[2].As<Napi::Function>());
+  // Kept as a property of this object, not a persistent reference: the callback closes over the
+  // TypeScript wrapper that owns this object, and a persistent reference would make that cycle a
+  // root, so a stopped transport could never be collected. The thread-safe function holds it only
+  // while the I/O thread runs.
+  Napi::PropertyDescriptor slot =
+      Napi::PropertyDescriptor::Value("__onEvents", info[2], napi_default);
+  info.This().As<Napi::Object>().DefineProperty(slot);
   env_ = env;
   // Runs on the I/O thread: one thread-safe call announces a whole batch of pending events.
   loop_ = std::make_unique<IoLoop>(std::move(io), [this] {
@@ -120,7 +126,9 @@ Napi::Value NativeTransport::Start(const Napi::CallbackInfo& info) {
   if (running_) return env.Undefined();
   if (info.Length() < 1 || !info[0].IsString()) throw Napi::TypeError::New(env, "hello must be a string");
   std::string hello = info[0].As<Napi::String>().Utf8Value();
-  tsfn_ = EventFunction::New(env, onEvents_.Value(), "iottly-sdk-transport", 0, 1, this);
+  Napi::Value onEvents = Value().Get("__onEvents");
+  if (!onEvents.IsFunction()) throw Napi::TypeError::New(env, "the event callback is gone");
+  tsfn_ = EventFunction::New(env, onEvents.As<Napi::Function>(), "iottly-sdk-transport", 0, 1, this);
   tsfnLive_ = true;
   if (!refed_) tsfn_.Unref(env);  // node-addon-api throws on a failed status
   // Added after the thread-safe function so that at teardown it runs first (hooks run in reverse).

@@ -42,7 +42,6 @@ class NativeTransport : public Napi::ObjectWrap<NativeTransport> {
 
   std::unique_ptr<IoLoop> loop_;
   EventFunction tsfn_;
-  Napi::FunctionReference onEvents_;
   Napi::Reference<Napi::Float64Array> statusRef_;
   double* status_ = nullptr;
   napi_env env_ = nullptr;
