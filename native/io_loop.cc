@@ -22,6 +22,7 @@ constexpr size_t kReadBytes = 64 * 1024;
 // Bounded rounds per loop iteration so reads and wake-ups are served during a long burst.
 constexpr int kWriteRounds = 8;
 constexpr int kReadRounds = 8;
+constexpr uint64_t kInboundSlack = 256 * 1024;
 // How long a graceful stop waits for the agent's EOF after our half-close (within stopTimeoutMs).
 constexpr int kCloseGraceMs = 200;
 
@@ -161,6 +162,15 @@ std::vector<IoEvent> IoLoop::TakeEvents() {
   return out;
 }
 
+void IoLoop::InboundConsumed() {
+  std::lock_guard<std::mutex> lk(mu_);
+  pendingInbound_ = 0;
+  if (readPaused_) {
+    readPaused_ = false;
+    Wake();
+  }
+}
+
 void IoLoop::ReadCounters(Counters& out, size_t& buffered, uint64_t& bufferedBytes) {
   std::lock_guard<std::mutex> lk(mu_);
   out = counters_;
@@ -199,7 +209,10 @@ void IoLoop::Run() {
       fds[1].events = POLLOUT;
       nfds = 2;
     } else if (state_ == State::kLinked) {
-      fds[1].events = static_cast<short>(POLLIN | (wantPollOut_ ? POLLOUT : 0));
+      readPaused_ = pendingInbound_ >= options_.maxFrameBytes + kInboundSlack;
+      fds[1].events = static_cast<short>((readPaused_ ? 0 : POLLIN) | (wantPollOut_ ? POLLOUT : 0));
+      // Paused with nothing to write: leave the socket out, or a hang-up would wake us in a loop.
+      if (fds[1].events == 0) fds[1].fd = -1;
       nfds = 2;
     }
     int timeout = -1;
@@ -232,7 +245,7 @@ void IoLoop::Run() {
       else ConnectFailed(err);
     } else if (state_ == State::kLinked) {
       if (fds[1].revents & (POLLOUT | POLLERR | POLLHUP)) wantPollOut_ = false;
-      if (fds[1].revents & (POLLIN | POLLERR | POLLHUP)) ReadSome(lk);
+      if ((fds[1].revents & (POLLIN | POLLERR | POLLHUP)) && !readPaused_) ReadSome(lk);
     }
   }
 }
@@ -268,6 +281,7 @@ void IoLoop::Connected() {
   if (connections_++ > 0) counters_.reconnects++;
   held_ = false;
   wantPollOut_ = false;
+  readPaused_ = false;
   splitter_.Reset();
   // The hello goes first on every connection: nothing is half written and control leads the queue.
   queue_.PushControl(Frame{MakeChunk(hello_), 0, static_cast<uint32_t>(hello_.size())});
@@ -339,8 +353,9 @@ void IoLoop::ReadSome(std::unique_lock<std::mutex>& lk) {
   const int fd = fd_;
   bool eof = false;
   int err = 0;
+  const uint64_t room = options_.maxFrameBytes + kInboundSlack - std::min<uint64_t>(pendingInbound_, options_.maxFrameBytes + kInboundSlack);
   lk.unlock();
-  for (int round = 0; round < kReadRounds; round++) {
+  for (int round = 0; round < kReadRounds && batch.bytes.size() < room; round++) {
     const ssize_t n = read(fd, readBuf_.data(), readBuf_.size());
     if (n > 0) {
       splitter_.Push(readBuf_.data(), static_cast<size_t>(n), batch);
@@ -363,6 +378,7 @@ void IoLoop::ReadSome(std::unique_lock<std::mutex>& lk) {
     Post(std::move(event));
   }
   if (!batch.sizes.empty()) {
+    pendingInbound_ += batch.bytes.size();
     IoEvent event{IoEvent::kFrames};
     event.bytes = std::move(batch.bytes);
     event.sizes = std::move(batch.sizes);

@@ -75,6 +75,8 @@ class IoLoop {
   void Join();
 
   std::vector<IoEvent> TakeEvents();
+  // JavaScript has handled the frames it took: reading may go on.
+  void InboundConsumed();
   void ReadCounters(Counters& out, size_t& buffered, uint64_t& bufferedBytes);
 
  private:
@@ -115,6 +117,11 @@ class IoLoop {
   std::string hello_;
   std::string goodbye_;
   uint64_t connections_ = 0;
+  // Inbound bytes posted to JavaScript and not yet taken: reading pauses past the bound, so an
+  // agent that floods a slow application cannot grow our memory (the kernel buffers, then the
+  // agent blocks), as a paused node:net socket would.
+  uint64_t pendingInbound_ = 0;
+  bool readPaused_ = false;
 
   OutboundQueue queue_;
   Counters counters_;

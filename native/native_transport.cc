@@ -259,6 +259,8 @@ void NativeTransport::DeliverEvents(Napi::Env env, Napi::Function callback, Nati
   } catch (const Napi::Error&) {
     // Building the list failed (out of memory or the environment is stopping): nothing to report to.
   }
+  events.clear();
+  self->loop_->InboundConsumed();
 }
 
 void NativeTransport::CallWithEvents(Napi::Env env, Napi::Function callback, std::vector<IoEvent>& events) {
