@@ -24,8 +24,9 @@ function compiler() {
 }
 
 function run(label, cmd, args) {
-  fs.mkdirSync(path.dirname(logFile), { recursive: true });
   const r = spawnSync(cmd, args, { cwd: root, encoding: 'utf8', maxBuffer: 64 * 1024 * 1024 });
+  // After the build: `node-gyp rebuild` starts by deleting build/.
+  fs.mkdirSync(path.dirname(logFile), { recursive: true });
   fs.appendFileSync(logFile, `$ ${label}\n${r.stdout ?? ''}${r.stderr ?? ''}${r.error ? String(r.error) : ''}\n`);
   return r.status === 0;
 }
