@@ -55,9 +55,10 @@ function assertBack(t, { base, end }, what) {
 }
 
 for (const transport of transports()) {
-  // Both reported to the native transport's owner, with these tests as the failing regressions.
-  const neverCollected = transport === 'native' && 'a native transport is never garbage-collected (reported)';
-  const workerAbort = transport === 'native' && 'terminating a worker during send() can abort the process (reported)';
+  // Reported to the native transport's owner: after 600 native instances have been collected, RSS
+  // stays ~15 MiB up and grows with further rounds (mostly glibc arenas of the exited I/O threads:
+  // MALLOC_ARENA_MAX=1 removes most of it); fds, threads and the JS heap come back.
+  const arenas = transport === 'native' && 'native RSS not back after 600 instances: allocator arenas of exited I/O threads (reported)';
   describe(`leaks [${transport}]`, () => {
     test('1000 start/stop cycles linked to an agent, a message each', async (t) => {
       const sim = await startSim(t, { keepFrames: false });
@@ -72,7 +73,7 @@ for (const transport of transports()) {
       assertBack(t, r, '1000 cycles without an agent');
     });
 
-    test('stopped and dropped instances are garbage-collected', { todo: neverCollected }, async (t) => {
+    test('stopped and dropped instances are garbage-collected', async (t) => {
       const sim = await startSim(t, { keepFrames: false });
       const r = await runChild(t, { socketPath: sim.socketPath, transport, mode: 'gc', cycles: 50 });
       t.diagnostic(`${r.collected} of 50 collected`);
@@ -80,14 +81,14 @@ for (const transport of transports()) {
       assert.ok(r.collected >= 45, `${r.collected} of 50 stopped SDKs were garbage-collected`);
     });
 
-    test('200 instances created, linked and stopped together, three rounds after two', { todo: neverCollected }, async (t) => {
+    test('200 instances created, linked and stopped together, three rounds after two', { todo: arenas }, async (t) => {
       const sim = await startSim(t, { keepFrames: false });
       const r = await runChild(t, { socketPath: sim.socketPath, transport, mode: 'instances', cycles: 200 });
       assertBack(t, r, '3 rounds of 200 instances');
       await waitFor(() => sim.counts.hellos === 1000, 'every instance said hello');
     });
 
-    test('20 worker threads terminated mid-stream', { todo: workerAbort }, async (t) => {
+    test('20 worker threads terminated mid-stream', async (t) => {
       const sim = await startSim(t, { keepFrames: false });
       const r = await runChild(t, { socketPath: sim.socketPath, transport, mode: 'workers', cycles: 20 });
       assertBack(t, r, '20 workers terminated mid-stream');
@@ -95,7 +96,7 @@ for (const transport of transports()) {
       assert.ok(sim.counts.telemetry > 0);
     });
 
-    test('60 workers terminated while sending never take the process down', { todo: workerAbort }, async (t) => {
+    test('60 workers terminated while sending never take the process down', async (t) => {
       const sim = await startSim(t, { keepFrames: false });
       // runChild fails if the process dies (a C++ exception thrown while the worker's environment stops).
       await runChild(t, { socketPath: sim.socketPath, transport, mode: 'workers', cycles: 60 });
