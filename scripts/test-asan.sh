@@ -16,4 +16,6 @@ export ASAN_OPTIONS="detect_leaks=0:abort_on_error=1:strict_string_checks=1:dete
 export UBSAN_OPTIONS="print_stacktrace=1:halt_on_error=1"
 export IOTTLY_SDK_NATIVE_PATH="$addon"
 export IOTTLY_REQUIRE_NATIVE=1
-exec node --test --test-concurrency=1 "${@:-test/}"
+# The same files as `npm test` (fixtures under test/ are not tests).
+if [ "$#" -eq 0 ]; then set -- test/*.test.mjs; fi
+exec node --test --test-concurrency=1 "$@"
