@@ -50,6 +50,8 @@ unset IOTTLY_SDK_NATIVE_PATH IOTTLY_SDK_TRANSPORT
 export IOTTLY_TEST_SLOWDOWN="${IOTTLY_TEST_SLOWDOWN:-10}"
 export IOTTLY_REQUIRE_NATIVE=1
 
+# Every arch runs even when an earlier one failed: a failure on one CPU only is worth knowing as such.
+failed=()
 for arch in "${arches[@]}"; do
   node_arm="$(bash scripts/arm-setup.sh node "$arch")"
   echo "== $arch: $("$node_arm" -p 'process.version + " " + process.arch') under $(basename "$(sed -n 's/^exec \([^ ]*\) .*/\1/p' "$node_arm")")"
@@ -64,6 +66,14 @@ for arch in "${arches[@]}"; do
     console.log(`native transport from ${require("node:path").relative(process.cwd(), used)}`);
   ' "$arch"
   started=$SECONDS
-  "$node_arm" --test --test-concurrency=1 "${tests[@]}"
-  echo "== $arch: passed in $((SECONDS - started)) s"
+  if "$node_arm" --test --test-concurrency=1 "${tests[@]}"; then
+    echo "== $arch: passed in $((SECONDS - started)) s"
+  else
+    echo "== $arch: FAILED after $((SECONDS - started)) s"
+    failed+=("$arch")
+  fi
 done
+if [ ${#failed[@]} -gt 0 ]; then
+  echo "test-arm: failed on ${failed[*]}" >&2
+  exit 1
+fi
