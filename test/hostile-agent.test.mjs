@@ -8,6 +8,9 @@ import { transports, startSim, makeSDK, startAndWait, waitFor, DEADLINE_MS } fro
 
 const DIST_INDEX = fileURLToPath(new URL('../dist/index.js', import.meta.url));
 const MiB = 1024 * 1024;
+// Under `npm run test:asan` the ASan allocator keeps freed memory in quarantine: RSS says nothing
+// there, and the heap and ArrayBuffer checks carry the memory assertions alone.
+const RSS_MEANINGFUL = !/libasan/.test(process.env.LD_PRELOAD ?? '');
 
 let markers = 0;
 
@@ -373,7 +376,7 @@ for (const transport of transports()) {
       assert.equal(report.stats.commandsDispatched, 1);
       const mib = (n) => `${(n / MiB).toFixed(1)} MiB`;
       const detail = `baseline ${JSON.stringify(baseline)}, mid-line ${JSON.stringify(mid)}`;
-      assert.ok(mid.rss - baseline.rss < lineBytes / 2, `RSS grew by ${mib(mid.rss - baseline.rss)} mid-way through a 5 MiB line: ${detail}`);
+      if (RSS_MEANINGFUL) assert.ok(mid.rss - baseline.rss < lineBytes / 2, `RSS grew by ${mib(mid.rss - baseline.rss)} mid-way through a 5 MiB line: ${detail}`);
       assert.ok(
         mid.ab + mid.heap - baseline.ab - baseline.heap < MiB,
         `the SDK holds ${mib(mid.ab + mid.heap - baseline.ab - baseline.heap)} mid-way through a 5 MiB line: ${detail}`,
@@ -403,7 +406,7 @@ for (const transport of transports()) {
       const growth = report.peak - report.base;
       const { baseline } = child.messages.find((m) => m.started);
       // About 4.5 MB went through; a generous bound that still catches keeping every frame.
-      assert.ok(growth < 32 * MiB, `RSS grew by ${(growth / MiB).toFixed(1)} MiB during the flood`);
+      if (RSS_MEANINGFUL) assert.ok(growth < 32 * MiB, `RSS grew by ${(growth / MiB).toFixed(1)} MiB during the flood`);
       const retained = report.after.heap + report.after.ab - baseline.heap - baseline.ab;
       assert.ok(retained < 2 * MiB, `${(retained / MiB).toFixed(1)} MiB still held after the flood and a GC`);
     });
