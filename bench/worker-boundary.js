@@ -24,7 +24,7 @@
 // Transport: none. This measures the thread boundary only; no socket and no SDK instance.
 
 const { isMainThread } = require('node:worker_threads');
-// msgpackr is not a dependency of the SDK (it lost here); install it to reproduce these rows.
+// msgpackr is not a dependency of the SDK (it lost here); it is a devDependency so these rows reproduce.
 let msgpackr = null;
 try {
   msgpackr = require('msgpackr');
