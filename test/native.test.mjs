@@ -6,7 +6,7 @@ import { fork, spawnSync } from 'node:child_process';
 import { readdirSync } from 'node:fs';
 import { Worker } from 'node:worker_threads';
 import { fileURLToPath } from 'node:url';
-import { sdk, tempSocket, startSim, makeSDK, startAndWait, waitFor, DEADLINE_MS } from './helpers.mjs';
+import { sdk, tempSocket, startSim, makeSDK, startAndWait, waitFor, DEADLINE_MS, SLOWDOWN } from './helpers.mjs';
 
 const here = (p) => fileURLToPath(new URL(p, import.meta.url));
 const WORKER = here('./fixtures/native-worker.mjs');
@@ -127,8 +127,10 @@ describe('native transport', { skip: !sdk.nativeAvailable() && 'the native addon
     };
     // A lone message followed at once by a block: handed to the I/O thread immediately.
     const loneAt = Date.now();
+    // The block is long enough for the I/O thread to act in, also on an emulated CPU.
+    const blockMs = 200 * SLOWDOWN;
     client.send({ seq: -1 });
-    block(200);
+    block(blockMs);
     const loneEnd = Date.now();
 
     // A burst of ~220 KB, then a block in the same synchronous run: all but the last staging batch
@@ -137,7 +139,7 @@ describe('native transport', { skip: !sdk.nativeAvailable() && 'the native addon
     const pad = 'x'.repeat(40);
     for (let i = 0; i < N; i++) client.send({ seq: i, pad });
     const blockStart = Date.now();
-    block(200);
+    block(blockMs);
     const blockEnd = Date.now();
 
     await waitFor(async () => (await ask('report')).counts.telemetry === N + 1, 'every message at the agent');
