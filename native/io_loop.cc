@@ -1,6 +1,9 @@
 #include "io_loop.h"
 
 #include <poll.h>
+#if defined(__GLIBC__)
+#include <malloc.h>
+#endif
 #include <sys/eventfd.h>
 #include <sys/socket.h>
 #include <sys/un.h>
@@ -131,6 +134,16 @@ size_t IoLoop::DropQueued() {
   return n;
 }
 
+namespace {
+// glibc gives each thread that allocates an arena of its own and keeps the arena's freed pages when
+// the thread exits; hand them back so that stopped transports leave RSS where it was.
+void ReleaseFreedMemory() {
+#if defined(__GLIBC__)
+  malloc_trim(0);
+#endif
+}
+}  // namespace
+
 void IoLoop::Abort() {
   if (thread_.joinable()) {
     {
@@ -140,6 +153,7 @@ void IoLoop::Abort() {
       Wake();
     }
     thread_.join();
+    ReleaseFreedMemory();
   }
   if (wakeFd_ >= 0) {
     close(wakeFd_);
@@ -148,7 +162,10 @@ void IoLoop::Abort() {
 }
 
 void IoLoop::Join() {
-  if (thread_.joinable()) thread_.join();
+  if (thread_.joinable()) {
+    thread_.join();
+    ReleaseFreedMemory();
+  }
   if (wakeFd_ >= 0) {
     close(wakeFd_);
     wakeFd_ = -1;

@@ -55,10 +55,10 @@ function assertBack(t, { base, end }, what) {
 }
 
 for (const transport of transports()) {
-  // Reported to the native transport's owner: after 600 native instances have been collected, RSS
-  // stays ~15 MiB up and grows with further rounds (mostly glibc arenas of the exited I/O threads:
-  // MALLOC_ARENA_MAX=1 removes most of it); fds, threads and the JS heap come back.
-  const arenas = transport === 'native' && 'native RSS not back after 600 instances: allocator arenas of exited I/O threads (reported)';
+  // Open (issue 6): after 600 native instances have been collected, RSS stays up (15-20 MiB before
+  // the I/O thread's join released freed arena pages with malloc_trim, ~10 MiB after, against an
+  // 8 MiB tolerance); fds, threads and the JS heap come back. Kept visible as todo until fixed.
+  const arenas = transport === 'native' && 'native RSS not back after 600 instances: ~10 MiB stays up (open, issue 6)';
   describe(`leaks [${transport}]`, () => {
     test('1000 start/stop cycles linked to an agent, a message each', async (t) => {
       const sim = await startSim(t, { keepFrames: false });
