@@ -83,9 +83,10 @@ for (const transport of transports()) {
       // The bound plus the writer's in-flight window (at most one write batch).
       assert.ok(s.bufferedBytes <= maxQueueBytes + MiB, `queued ${s.bufferedBytes} bytes`);
       // Keeping what was sent would take ~57 MB more; the bound keeps the footprint to allocator and
-      // V8 slack (the JS transport's RSS settles ~10 MB up while its heap stays flat).
-      if (RSS_MEANINGFUL) assert.ok(late.rss - early.rss < 16 * MiB, `RSS grew ${mib(late.rss - early.rss)} while 38 MB more were sent`);
-      if (RSS_MEANINGFUL) assert.ok(peak - early.rss < 16 * MiB, `RSS peaked ${mib(peak - early.rss)} above the 2x level`);
+      // V8 slack (the JS transport's RSS settles ~10 MB up while its heap stays flat, and peaked 16.5 MiB
+      // up once in CI); 24 MiB still catches holding the 38 MB. The heap check below is the exact one.
+      if (RSS_MEANINGFUL) assert.ok(late.rss - early.rss < 24 * MiB, `RSS grew ${mib(late.rss - early.rss)} while 38 MB more were sent`);
+      if (RSS_MEANINGFUL) assert.ok(peak - early.rss < 24 * MiB, `RSS peaked ${mib(peak - early.rss)} above the 2x level`);
       assert.ok(late.heapUsed + late.arrayBuffers - early.heapUsed - early.arrayBuffers < 2 * MiB, 'JS heap and buffers flat');
       const stop = await app.ask('stop');
       const after = (await app.ask('stats')).stats;
