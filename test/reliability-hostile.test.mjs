@@ -165,7 +165,8 @@ for (const transport of transports()) {
       assert.equal((await app.ask('commands', { cmd: 'deep' })).count, 1, 'the deep but valid command dispatched');
       // Bounded: a few times maxFrameBytes (1 MiB) and the read buffers, never the volume poured in.
       if (RSS_MEANINGFUL) assert.ok(garbageGrowth < 24 * MiB, `garbage: RSS peaked ${mib(garbageGrowth)} above the start while 32 MiB were poured in`);
-      if (RSS_MEANINGFUL) assert.ok(longGrowth < 24 * MiB, `100 MB line: RSS peaked ${mib(longGrowth)} above the start`);
+      // Keeping the line would take 100 MB; the JS transport's peak reached 25 MiB once in CI (V8 slack).
+      if (RSS_MEANINGFUL) assert.ok(longGrowth < 48 * MiB, `100 MB line: RSS peaked ${mib(longGrowth)} above the start`);
       if (RSS_MEANINGFUL) assert.ok(invalidUtf8Growth < 24 * MiB, `invalid UTF-8: RSS peaked ${mib(invalidUtf8Growth)} above the start`);
       // Parsing a 1 MB frame nested 500 000 deep builds 500 000 arrays: the frame limit bounds that too.
       if (RSS_MEANINGFUL) assert.ok(deepGrowth < 128 * MiB, `deep nesting: RSS peaked ${mib(deepGrowth)} above the start`);
