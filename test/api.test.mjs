@@ -2,12 +2,14 @@
 // error classes, and the package's entry points as a user would import them.
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import { mkdtempSync, mkdirSync, rmSync, symlinkSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { sdk, transports, tempSocket, startSim, makeSDK, startAndWait, waitFor, DEADLINE_MS } from './helpers.mjs';
+
+const DIST_INDEX = fileURLToPath(new URL('../dist/index.js', import.meta.url));
 
 const { IottlySDK, TransportUnavailable, DisconnectedSDK, InvalidAgentVersion, ValueError } = sdk;
 const REPO = fileURLToPath(new URL('..', import.meta.url));
@@ -135,18 +137,27 @@ for (const transport of transports()) {
       assert.equal(client.stats().dropped.overflow, 3);
     });
 
-    it("transport: 'native' without the addon throws TransportUnavailable pointing at npm run build:native", (t) => {
-      if (sdk.nativeAvailable()) {
-        t.skip('the native addon is built and loads here');
-        return;
-      }
-      assert.throws(
-        () => new IottlySDK('app', { transport: 'native', socketPath: '/nonexistent/s.sock' }),
-        (err) =>
-          err instanceof TransportUnavailable &&
-          err.code === 'ERR_IOTTLY_TRANSPORT_UNAVAILABLE' &&
-          err.message.includes('npm run build:native'),
-      );
+    it("transport: 'native' without the addon throws TransportUnavailable pointing at npm run build:native; 'auto' falls back to js", () => {
+      // A child whose addon path points at nothing: the addon is unavailable there whatever this machine built.
+      const script = `
+        const { IottlySDK, TransportUnavailable, nativeAvailable } = require(${JSON.stringify(DIST_INDEX)});
+        let error = null;
+        try { new IottlySDK('app', { transport: 'native', socketPath: '/nonexistent/s.sock' }); }
+        catch (err) { error = { unavailable: err instanceof TransportUnavailable, code: err.code, message: err.message }; }
+        const auto = new IottlySDK('app', { socketPath: '/nonexistent/s.sock' }).transport;
+        console.log(JSON.stringify({ available: nativeAvailable(), error, auto }));`;
+      const r = spawnSync(process.execPath, ['-e', script], {
+        encoding: 'utf8',
+        env: { ...process.env, IOTTLY_SDK_NATIVE_PATH: join(tmpdir(), 'no-such-addon.node'), IOTTLY_SDK_TRANSPORT: '' },
+      });
+      assert.equal(r.status, 0, r.stderr);
+      const out = JSON.parse(r.stdout);
+      assert.equal(out.available, false);
+      assert.equal(out.auto, 'js');
+      assert.ok(out.error, 'no error thrown');
+      assert.equal(out.error.unavailable, true);
+      assert.equal(out.error.code, 'ERR_IOTTLY_TRANSPORT_UNAVAILABLE');
+      assert.ok(out.error.message.includes('npm run build:native'), out.error.message);
     });
   });
 }
