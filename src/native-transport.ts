@@ -24,7 +24,7 @@ class NativeTransport implements Transport {
   private started = false;
   private staged = '';
   private stagedCount = 0;
-  private stagedBytes = 0;
+  private stagedChars = 0;
   private inRun = false;
   /** send() returned false and 'drain' has not come yet: keep saying false, as JsTransport does. */
   private drainPending = false;
@@ -64,23 +64,23 @@ class NativeTransport implements Transport {
   }
 
   send(frame: string): boolean {
-    const size = Buffer.byteLength(frame);
     let dropped: number;
     if (!this.inRun) {
       this.inRun = true;
       queueMicrotask(this.endRun);
-      dropped = this.handle.push(frame, size, false);
+      dropped = this.handle.push(frame, Buffer.byteLength(frame), false);
       if (dropped > 0) this.drop(dropped);
     } else {
       this.staged += frame;
       this.stagedCount++;
-      this.stagedBytes += size;
+      // Characters, not UTF-8 bytes: free here; the batch's byte length is taken once when it is handed over.
+      this.stagedChars += frame.length;
       const overCount = !this.isLinked && this.status[0]! + this.stagedCount > this.options.maxBufferedMsgs;
-      dropped = overCount || this.stagedBytes >= STAGE_BYTES ? this.flushStaged() : 0;
+      dropped = overCount || this.stagedChars >= STAGE_BYTES ? this.flushStaged() : 0;
     }
     if (this.drainPending) return false;
     const overCount = !this.isLinked && dropped > 0;
-    if (overCount || this.status[1]! + this.stagedBytes >= this.options.highWaterMark) {
+    if (overCount || this.status[1]! + this.stagedChars >= this.options.highWaterMark) {
       if (this.stagedCount > 0) this.flushStaged();
       if (overCount || this.status[1]! >= this.options.highWaterMark) {
         // The I/O thread drains concurrently, so the answer is latched until its 'drain' event;
@@ -117,7 +117,7 @@ class NativeTransport implements Transport {
       written: c[0]!,
       bytesWritten: c[1]!,
       buffered: c[2]! + this.stagedCount,
-      bufferedBytes: c[3]! + this.stagedBytes,
+      bufferedBytes: c[3]! + this.stagedChars,
       droppedOverflow: c[4]!,
       droppedStop: c[5]!,
       droppedCalls: c[6]!,
@@ -138,10 +138,10 @@ class NativeTransport implements Transport {
 
   private flushStaged(): number {
     const frames = this.staged;
-    const bytes = this.stagedBytes;
+    const bytes = Buffer.byteLength(frames);
     this.staged = '';
     this.stagedCount = 0;
-    this.stagedBytes = 0;
+    this.stagedChars = 0;
     const dropped = this.handle.push(frames, bytes, false);
     if (dropped > 0) this.drop(dropped);
     return dropped;
