@@ -75,7 +75,7 @@ class IoLoop {
   void Join();
 
   std::vector<IoEvent> TakeEvents();
-  // JavaScript has handled the frames it took: reading may go on.
+  // JavaScript has handled the frames it took and let its event loop turn: reading may go on.
   void InboundConsumed();
   void ReadCounters(Counters& out, size_t& buffered, uint64_t& bufferedBytes);
 

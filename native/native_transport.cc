@@ -1,5 +1,6 @@
 #include "native_transport.h"
 
+#include <algorithm>
 #include <cstring>
 #include <string>
 #include <system_error>
@@ -72,6 +73,7 @@ Napi::Function NativeTransport::Init(Napi::Env env) {
                          InstanceMethod<&NativeTransport::ReadCounters>("counters"),
                          InstanceMethod<&NativeTransport::Ref>("ref"),
                          InstanceMethod<&NativeTransport::Unref>("unref"),
+                         InstanceMethod<&NativeTransport::Consumed>("consumed"),
                      });
 }
 
@@ -187,6 +189,8 @@ Napi::Value NativeTransport::Join(const Napi::CallbackInfo& info) {
 
 void NativeTransport::Shutdown(Napi::Env env) {
   loop_->Join();
+  inbound_.Reset();
+  inboundSize_ = 0;
   if (!tsfnLive_) return;
   tsfnLive_ = false;
   Check(env, tsfn_.Release(), "napi_release_threadsafe_function");
@@ -235,6 +239,11 @@ Napi::Value NativeTransport::ReadCounters(const Napi::CallbackInfo& info) {
   return env.Undefined();
 }
 
+Napi::Value NativeTransport::Consumed(const Napi::CallbackInfo& info) {
+  loop_->InboundConsumed();
+  return info.Env().Undefined();
+}
+
 Napi::Value NativeTransport::Ref(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   refed_ = true;
@@ -255,22 +264,49 @@ void NativeTransport::DeliverEvents(Napi::Env env, Napi::Function callback, Nati
   // After the cleanup hook ran, JavaScript can no longer be called: the events die with the env.
   if (events.empty() || !self->tsfnLive_) return;
   try {
-    CallWithEvents(env, callback, events);
+    self->CallWithEvents(env, callback, events);
   } catch (const Napi::Error&) {
     // Building the list failed (out of memory or the environment is stopping): nothing to report to.
   }
-  events.clear();
-  self->loop_->InboundConsumed();
+  // Reading resumes when JavaScript calls consumed(), from its next turn of the event loop: resumed
+  // here, the I/O thread's next batch would often be queued before this returns, and Node runs up to
+  // 1 000 queued calls back to back, so a flood would starve the application's timers and I/O.
+}
+
+Napi::Buffer<char> NativeTransport::InboundBuffer(Napi::Env env, size_t bytes) {
+  if (inbound_.IsEmpty() || inboundSize_ < bytes) {
+    // At least doubled, so that deliveries growing a little at a time reallocate only a few times.
+    constexpr size_t kStep = 64 * 1024;
+    const size_t size = std::max((bytes + kStep - 1) / kStep * kStep, 2 * inboundSize_);
+    inbound_ = Napi::Persistent(Napi::Buffer<char>::New(env, size));
+    inboundSize_ = size;
+  }
+  return inbound_.Value();
 }
 
 void NativeTransport::CallWithEvents(Napi::Env env, Napi::Function callback, std::vector<IoEvent>& events) {
-  // Flat list: [type, a, b, type, a, b, ...]; for frames a = Buffer, b = Uint32Array of lengths.
+  // Flat list: [type, a, b, type, a, b, ...]; for frames a = offset of the lines in the inbound
+  // Buffer (the callback's second argument), b = Uint32Array of their lengths.
+  size_t inboundBytes = 0;
+  for (const IoEvent& e : events) {
+    if (e.type == IoEvent::kFrames) inboundBytes += e.bytes.size();
+  }
+  Napi::Value inbound = env.Undefined();
+  char* inboundData = nullptr;
+  if (inboundBytes > 0) {
+    Napi::Buffer<char> buffer = InboundBuffer(env, inboundBytes);
+    inbound = buffer;
+    inboundData = buffer.Data();
+  }
+  size_t offset = 0;
   Napi::Array list = Napi::Array::New(env, events.size() * 3);
   uint32_t i = 0;
   for (IoEvent& e : events) {
     list.Set(i++, Napi::Number::New(env, e.type));
     if (e.type == IoEvent::kFrames) {
-      list.Set(i++, Napi::Buffer<char>::Copy(env, e.bytes.data(), e.bytes.size()));
+      std::memcpy(inboundData + offset, e.bytes.data(), e.bytes.size());
+      list.Set(i++, Napi::Number::New(env, static_cast<double>(offset)));
+      offset += e.bytes.size();
       auto sizes = Napi::Uint32Array::New(env, e.sizes.size());
       std::memcpy(sizes.Data(), e.sizes.data(), e.sizes.size() * sizeof(uint32_t));
       list.Set(i++, sizes);
@@ -282,9 +318,9 @@ void NativeTransport::CallWithEvents(Napi::Env env, Napi::Function callback, std
       list.Set(i++, env.Undefined());
     }
   }
-  napi_value argv[1] = {list};
+  napi_value argv[2] = {list, inbound};
   napi_value result;
-  const napi_status status = napi_call_function(env, env.Undefined(), callback, 1, argv, &result);
+  const napi_status status = napi_call_function(env, env.Undefined(), callback, 2, argv, &result);
   // napi_pending_exception: the callback threw; Node reports it as uncaught once we return. Any
   // other failure means the environment can no longer run JavaScript, so there is no one to tell.
   (void)status;

@@ -24,7 +24,9 @@ class NativeTransport : public Napi::ObjectWrap<NativeTransport> {
  private:
   static void DeliverEvents(Napi::Env env, Napi::Function callback, NativeTransport* self, void* unused);
   static void OnEnvCleanup(void* self);
-  static void CallWithEvents(Napi::Env env, Napi::Function callback, std::vector<IoEvent>& events);
+  void CallWithEvents(Napi::Env env, Napi::Function callback, std::vector<IoEvent>& events);
+  // The Buffer that inbound frames are copied into, at least `bytes` long.
+  Napi::Buffer<char> InboundBuffer(Napi::Env env, size_t bytes);
 
   Napi::Value Start(const Napi::CallbackInfo& info);
   Napi::Value Push(const Napi::CallbackInfo& info);
@@ -35,6 +37,7 @@ class NativeTransport : public Napi::ObjectWrap<NativeTransport> {
   Napi::Value ReadCounters(const Napi::CallbackInfo& info);
   Napi::Value Ref(const Napi::CallbackInfo& info);
   Napi::Value Unref(const Napi::CallbackInfo& info);
+  Napi::Value Consumed(const Napi::CallbackInfo& info);
 
   void Shutdown(Napi::Env env);
 
@@ -43,6 +46,11 @@ class NativeTransport : public Napi::ObjectWrap<NativeTransport> {
   std::unique_ptr<IoLoop> loop_;
   EventFunction tsfn_;
   Napi::Reference<Napi::Float64Array> statusRef_;
+  // Inbound frames reach JavaScript as views of this one Buffer, reused for every delivery: a new
+  // Buffer per batch is memory V8 does not count towards its heap, so under a flood hundreds of
+  // them piled up between collections. Grows to the largest delivery; released by join().
+  Napi::Reference<Napi::Buffer<char>> inbound_;
+  size_t inboundSize_ = 0;
   double* status_ = nullptr;
   napi_env env_ = nullptr;
   bool hookAdded_ = false;

@@ -30,6 +30,11 @@ class NativeTransport implements Transport {
   private drainPending = false;
   private stopping: Promise<void> | null = null;
   private stopWaiter: ((dropped: number) => void) | null = null;
+  private consumePending = false;
+  private readonly consumed = (): void => {
+    this.consumePending = false;
+    this.handle.consumed();
+  };
   private readonly endRun = (): void => {
     this.inRun = false;
     if (this.stagedCount > 0) this.flushStaged();
@@ -49,7 +54,7 @@ class NativeTransport implements Transport {
         maxFrameBytes: options.maxFrameBytes,
       },
       this.status,
-      (list) => this.onNativeEvents(list),
+      (list, inbound) => this.onNativeEvents(list, inbound),
     );
   }
 
@@ -173,11 +178,17 @@ class NativeTransport implements Transport {
     if (dropped > 0) this.events.onDrop('stop', dropped);
   }
 
-  private onNativeEvents(list: unknown[]): void {
+  private onNativeEvents(list: unknown[], inbound: Buffer | undefined): void {
+    // Frames came: let the I/O thread read more once the event loop has turned, so that an agent
+    // writing faster than the callbacks run is held back by the socket, and timers still get a turn.
+    if (inbound !== undefined && !this.consumePending) {
+      this.consumePending = true;
+      setImmediate(this.consumed);
+    }
     let failure: unknown = null;
     for (let i = 0; i < list.length; i += 3) {
       try {
-        this.dispatch(list[i] as number, list[i + 1], list[i + 2]);
+        this.dispatch(list[i] as number, list[i + 1], list[i + 2], inbound);
       } catch (err) {
         // Deliver the rest of the batch (an unlink must not be lost), then surface the first error.
         failure ??= err;
@@ -192,7 +203,7 @@ class NativeTransport implements Transport {
     }
   }
 
-  private dispatch(code: number, a: unknown, b: unknown): void {
+  private dispatch(code: number, a: unknown, b: unknown, inbound: Buffer | undefined): void {
     switch (code) {
       case NativeEvent.link:
         this.isLinked = true;
@@ -206,10 +217,11 @@ class NativeTransport implements Transport {
         this.events.onConnectError(systemError(a as number, b as string, this.options.socketPath));
         return;
       case NativeEvent.frames: {
-        const buf = a as Buffer;
+        // Views of the inbound Buffer, which the next delivery overwrites (see onFrames).
+        const buf = inbound!;
         const sizes = b as Uint32Array;
         const frames: Buffer[] = new Array(sizes.length);
-        let offset = 0;
+        let offset = a as number;
         for (let i = 0; i < sizes.length; i++) {
           frames[i] = buf.subarray(offset, offset + sizes[i]!);
           offset += sizes[i]!;

@@ -14,7 +14,10 @@ export interface NativeOptions {
   maxFrameBytes: number;
 }
 
-/** Event codes in the flat list handed to `onEvents`: `[code, a, b, code, a, b, ...]`. */
+/**
+ * Event codes in the flat list handed to `onEvents`: `[code, a, b, code, a, b, ...]`. Its second
+ * argument is the transport's inbound Buffer, reused by every call (undefined when no frames came).
+ */
 export const NativeEvent = {
   /** Connected; the hello is queued first. */
   link: 1,
@@ -22,7 +25,7 @@ export const NativeEvent = {
   unlink: 2,
   /** a = errno, b = syscall. */
   connectError: 3,
-  /** a = Buffer of lines back to back, b = Uint32Array of their lengths. */
+  /** a = offset in the inbound Buffer of lines back to back, b = Uint32Array of their lengths. */
   frames: 4,
   /** a = length of the skipped line. */
   oversize: 5,
@@ -65,6 +68,11 @@ export interface NativeTransportHandle {
   /** Joins the ended I/O thread and releases the thread-safe function. */
   join(): void;
   counters(out: Float64Array): void;
+  /**
+   * The frames delivered so far are handled: the I/O thread may read again. Reading pauses once
+   * maxFrameBytes + 256 KiB are delivered and not yet consumed.
+   */
+  consumed(): void;
   ref(): void;
   unref(): void;
 }
@@ -73,12 +81,15 @@ export interface NativeBinding {
   Transport: new (
     options: NativeOptions,
     status: Float64Array,
-    onEvents: (events: unknown[]) => void,
+    onEvents: (events: unknown[], inbound: Buffer | undefined) => void,
   ) => NativeTransportHandle;
   abiVersion: number;
 }
 
 const ADDON_FILE = 'iottly_native.node';
+
+/** The interface version this code speaks (kAbiVersion in native/binding.cc). */
+export const NATIVE_ABI_VERSION = 2;
 
 /** Where the addon may be, in order: an explicit path (sanitiser builds), the local build, a prebuild. */
 export function addonCandidates(): string[] {
@@ -105,6 +116,10 @@ export function loadBinding(): NativeBinding {
       // eslint-disable-next-line @typescript-eslint/no-var-requires
       const binding = require(file) as NativeBinding;
       if (typeof binding.Transport !== 'function') throw new Error('not the iottly addon');
+      // A build left over from another version of this package: loading it would garble events.
+      if (binding.abiVersion !== NATIVE_ABI_VERSION) {
+        throw new Error(`addon interface version ${String(binding.abiVersion)}, this package needs ${NATIVE_ABI_VERSION}: rebuild it (npm run build:native)`);
+      }
       return binding;
     } catch (err) {
       errors.push(`${file}: ${(err as Error).message.split('\n')[0]}`);

@@ -40,7 +40,10 @@ export interface TransportEvents {
   onUnlink(error: Error | null): void;
   /** A connection attempt failed; the transport retries after reconnectIntervalMs. */
   onConnectError(error: Error): void;
-  /** Complete inbound lines, without the newline, trailing '\r' removed, empty lines left out. */
+  /**
+   * Complete inbound lines, without the newline, trailing '\r' removed, empty lines left out. The
+   * Buffers may be views of memory the transport reuses once this returns: copy what must be kept.
+   */
   onFrames(frames: Buffer[]): void;
   /** An inbound line longer than maxFrameBytes was skipped; `bytes` is how long it was. */
   onOversize(bytes: number): void;

@@ -30,7 +30,8 @@ export interface WorkerSink {
 interface Command {
   cmdType: string;
   handler: ResolvedWorkerHandler;
-  frame: Buffer;
+  /** A copy of the command frame, transferred to the worker. */
+  frame: ArrayBuffer;
 }
 
 interface Task {
@@ -84,7 +85,11 @@ export class WorkerPool {
       this.sink.dropped(cmdType, 'stop');
       return;
     }
-    const command: Command = { cmdType, handler, frame };
+    // The frame's own bytes are the cheapest way across (bench/worker-boundary.md). Copied now: the
+    // transport reuses its buffer once this returns, and the command may wait in a queue.
+    const bytes = new ArrayBuffer(frame.length);
+    new Uint8Array(bytes).set(frame);
+    const command: Command = { cmdType, handler, frame: bytes };
     if (!handler.ordered) {
       void this.run(command);
       return;
@@ -183,10 +188,7 @@ export class WorkerPool {
       this.sink.dropped(cmdType, 'queueFull');
       return Promise.resolve();
     }
-    // The frame's own bytes are the cheapest way across (bench/worker-boundary.md); copied because
-    // the transport's buffer may hold other frames.
-    const frame = new ArrayBuffer(command.frame.length);
-    new Uint8Array(frame).set(command.frame);
+    const frame = command.frame;
     const timeoutMs = this.options.taskTimeoutMs;
     const task: WorkerTask = {
       id: this.nextId++,
