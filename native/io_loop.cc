@@ -144,6 +144,15 @@ void ReleaseFreedMemory() {
 }
 }  // namespace
 
+void IoLoop::ReleaseBuffers() {
+  // The thread has ended: what it kept for the next read or write goes now, before the trim, rather
+  // than when the garbage collector finalizes this object, after which nothing trims. Start() makes
+  // them again.
+  std::vector<char>().swap(readBuf_);
+  std::vector<iovec>().swap(iov_);
+  splitter_.Reset();
+}
+
 void IoLoop::Abort() {
   if (thread_.joinable()) {
     {
@@ -153,6 +162,7 @@ void IoLoop::Abort() {
       Wake();
     }
     thread_.join();
+    ReleaseBuffers();
     ReleaseFreedMemory();
   }
   if (wakeFd_ >= 0) {
@@ -164,6 +174,7 @@ void IoLoop::Abort() {
 void IoLoop::Join() {
   if (thread_.joinable()) {
     thread_.join();
+    ReleaseBuffers();
     ReleaseFreedMemory();
   }
   if (wakeFd_ >= 0) {

@@ -93,6 +93,7 @@ class IoLoop {
   void FinishStop(std::unique_lock<std::mutex>& lk);
   void CloseGracefully(std::unique_lock<std::mutex>& lk);
   void CloseSocket();
+  void ReleaseBuffers();
   void CheckDrain();
   void Post(IoEvent&& event);
   void Wake();

@@ -55,10 +55,6 @@ function assertBack(t, { base, end }, what) {
 }
 
 for (const transport of transports()) {
-  // Open (issue 6): after 600 native instances have been collected, RSS stays up (15-20 MiB before
-  // the I/O thread's join released freed arena pages with malloc_trim, ~10 MiB after, against an
-  // 8 MiB tolerance); fds, threads and the JS heap come back. Kept visible as todo until fixed.
-  const arenas = transport === 'native' && 'native RSS not back after 600 instances: ~10 MiB stays up (open, issue 6)';
   describe(`leaks [${transport}]`, () => {
     test('1000 start/stop cycles linked to an agent, a message each', async (t) => {
       const sim = await startSim(t, { keepFrames: false });
@@ -81,7 +77,7 @@ for (const transport of transports()) {
       assert.ok(r.collected >= 45, `${r.collected} of 50 stopped SDKs were garbage-collected`);
     });
 
-    test('200 instances created, linked and stopped together, three rounds after two', { todo: arenas }, async (t) => {
+    test('200 instances created, linked and stopped together, three rounds after two', async (t) => {
       const sim = await startSim(t, { keepFrames: false });
       const r = await runChild(t, { socketPath: sim.socketPath, transport, mode: 'instances', cycles: 200 });
       assertBack(t, r, '3 rounds of 200 instances');
