@@ -159,6 +159,28 @@ for (const transport of transports()) {
       assert.equal(out.error.code, 'ERR_IOTTLY_TRANSPORT_UNAVAILABLE');
       assert.ok(out.error.message.includes('npm run build:native'), out.error.message);
     });
+
+    it('an addon of another interface version is refused with a message naming both versions; auto falls back to js', (t) => {
+      // Stands in for a build left over from an older release: the loader reads abiVersion before use.
+      const dir = mkdtempSync(join(tmpdir(), 'iottly-abi-'));
+      t.after(() => rmSync(dir, { recursive: true, force: true }));
+      const stale = join(dir, 'stale-addon.js');
+      writeFileSync(stale, 'exports.Transport = function Transport() {}; exports.abiVersion = 1;\n');
+      const script = `
+        const { IottlySDK, nativeAvailable, nativeLoadError } = require(${JSON.stringify(DIST_INDEX)});
+        const auto = new IottlySDK('app', { socketPath: '/nonexistent/s.sock' }).transport;
+        console.log(JSON.stringify({ available: nativeAvailable(), message: nativeLoadError()?.message, auto }));`;
+      const r = spawnSync(process.execPath, ['-e', script], {
+        encoding: 'utf8',
+        env: { ...process.env, IOTTLY_SDK_NATIVE_PATH: stale, IOTTLY_SDK_TRANSPORT: '' },
+      });
+      assert.equal(r.status, 0, r.stderr);
+      const out = JSON.parse(r.stdout);
+      assert.equal(out.available, false);
+      assert.equal(out.auto, 'js');
+      assert.match(out.message, /interface version 1, this package needs 2/);
+      assert.ok(out.message.includes(stale), out.message);
+    });
   });
 }
 
