@@ -96,6 +96,7 @@ NativeTransport::NativeTransport(const Napi::CallbackInfo& info) : Napi::ObjectW
   io.maxQueueBytes = RequireCount(options, "maxQueueBytes");
   io.highWaterMark = RequireCount(options, "highWaterMark");
   io.maxFrameBytes = static_cast<size_t>(RequireCount(options, "maxFrameBytes"));
+  maxFrameBytes_ = io.maxFrameBytes;
 
   statusRef_ = Napi::Persistent(status.As<Napi::Float64Array>());
   status_ = statusRef_.Value().Data();
@@ -275,9 +276,12 @@ void NativeTransport::DeliverEvents(Napi::Env env, Napi::Function callback, Nati
 
 Napi::Buffer<char> NativeTransport::InboundBuffer(Napi::Env env, size_t bytes) {
   if (inbound_.IsEmpty() || inboundSize_ < bytes) {
-    // At least doubled, so that deliveries growing a little at a time reallocate only a few times.
+    // Doubled, so that deliveries growing a little at a time reallocate only a few times, but never
+    // past the largest delivery the I/O thread can make: its read-ahead bound (maxFrameBytes +
+    // 256 KiB), one more read (64 KiB) and a partial line carried from earlier reads (maxFrameBytes).
     constexpr size_t kStep = 64 * 1024;
-    const size_t size = std::max((bytes + kStep - 1) / kStep * kStep, 2 * inboundSize_);
+    const size_t largest = 2 * maxFrameBytes_ + 320 * 1024;
+    const size_t size = std::max((bytes + kStep - 1) / kStep * kStep, std::min(2 * inboundSize_, largest));
     inbound_ = Napi::Persistent(Napi::Buffer<char>::New(env, size));
     inboundSize_ = size;
   }

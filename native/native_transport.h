@@ -51,6 +51,7 @@ class NativeTransport : public Napi::ObjectWrap<NativeTransport> {
   // them piled up between collections. Grows to the largest delivery; released by join().
   Napi::Reference<Napi::Buffer<char>> inbound_;
   size_t inboundSize_ = 0;
+  size_t maxFrameBytes_ = 0;
   double* status_ = nullptr;
   napi_env env_ = nullptr;
   bool hookAdded_ = false;
