@@ -143,7 +143,9 @@ for (const transport of transports()) {
       }
       assert.equal(conns.length, 4);
       for (const c of conns) assert.equal(c.helloFirst, true, `hello first on connection #${c.id}`);
-      assert.equal(client.stats().reconnects, 3);
+      // At least the 3 the agent accepted: on a slow machine the SDK can also get in while a killed
+      // simulator is still closing, which the simulator drops unrecorded (4 seen once under qemu).
+      assert.ok(client.stats().reconnects >= 3, `reconnects ${client.stats().reconnects}`);
       await waitFor(() => sim.counts.goodbyes === 1, 'the goodbye on stop()');
     });
 

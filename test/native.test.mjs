@@ -36,7 +36,9 @@ describe('native transport', { skip: !sdk.nativeAvailable() && 'the native addon
       ['w1-a', 'w1-b'],
       ['w2-a'],
     ];
-    const workers = plan.map((names) => new Worker(WORKER, { workerData: { socketPath: sim.socketPath, names, count, mode: 'send' } }));
+    // stop() may take longer than its default 5 s to flush everything on a slow (emulated) CPU.
+    const options = { stopTimeoutMs: DEADLINE_MS };
+    const workers = plan.map((names) => new Worker(WORKER, { workerData: { socketPath: sim.socketPath, names, count, mode: 'send', options } }));
     const exits = workers.map(exited);
     const results = await Promise.all(
       workers.map(
