@@ -5,49 +5,7 @@
 // stopTimeoutMs and counts what was left as dropped.stop.
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import net from 'node:net';
-import { transports, tempSocket, makeSDK, waitFor, nextEvent, SLOWDOWN } from './helpers.mjs';
-
-/**
- * A raw agent on a Unix socket that accepts connections paused (reads nothing until `resume()`),
- * and parses whatever it reads into frames per connection.
- */
-async function pausedAgent(t) {
-  const socketPath = tempSocket(t);
-  const conns = [];
-  const server = net.createServer({ pauseOnConnect: true }, (socket) => {
-    const conn = { socket, frames: [], invalid: [], rest: Buffer.alloc(0), closed: false, bytes: 0 };
-    socket.on('data', (chunk) => {
-      conn.bytes += chunk.length;
-      let buf = conn.rest.length ? Buffer.concat([conn.rest, chunk]) : chunk;
-      let nl;
-      while ((nl = buf.indexOf(10)) !== -1) {
-        const line = buf.subarray(0, nl).toString('utf8');
-        buf = buf.subarray(nl + 1);
-        try {
-          conn.frames.push(JSON.parse(line));
-        } catch {
-          conn.invalid.push(line);
-        }
-      }
-      conn.rest = Buffer.from(buf);
-    });
-    socket.on('error', () => {});
-    socket.on('close', () => {
-      conn.closed = true;
-    });
-    conns.push(conn);
-  });
-  await new Promise((resolve) => server.listen(socketPath, resolve));
-  t.after(
-    () =>
-      new Promise((resolve) => {
-        for (const c of conns) c.socket.destroy();
-        server.close(() => resolve());
-      }),
-  );
-  return { socketPath, conns };
-}
+import { transports, makeSDK, waitFor, nextEvent, SLOWDOWN, startFrameAgent } from './helpers.mjs';
 
 const seqs = (conn) => conn.frames.filter((f) => f.data).map((f) => f.data.payload.seq);
 const PAD = 'p'.repeat(150); // frames of ~220 bytes
@@ -55,7 +13,7 @@ const PAD = 'p'.repeat(150); // frames of ~220 bytes
 for (const transport of transports()) {
   describe(`backpressure against an agent that does not read [${transport}]`, () => {
     test("send() stays quick, reports backpressure, bounds the queue, drops the oldest; 'drain' and the newest in order once the agent reads", async (t) => {
-      const agent = await pausedAgent(t);
+      const agent = await startFrameAgent(t);
       const highWaterMark = 64 * 1024;
       const maxQueueBytes = 256 * 1024;
       const client = makeSDK(t, transport, agent.socketPath, { highWaterMark, maxQueueBytes, handshakeTimeoutMs: 50 });
@@ -145,7 +103,7 @@ for (const transport of transports()) {
     });
 
     test('stop() against an agent that never reads ends within stopTimeoutMs and counts the rest as dropped.stop', async (t) => {
-      const agent = await pausedAgent(t);
+      const agent = await startFrameAgent(t);
       const stopTimeoutMs = 400;
       const client = makeSDK(t, transport, agent.socketPath, {
         highWaterMark: 64 * 1024,

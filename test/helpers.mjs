@@ -98,7 +98,7 @@ export async function startAndWait(client) {
   await waitFor(() => client.statuses.filter((s) => s === 'started').length > before, "'started'");
 }
 
-// ---- T1 additions: a raw agent socket for tests that need byte-level control -------------------
+// ---- raw agent sockets, for tests that need byte-level control -------------------------------
 
 /**
  * A bare Unix socket server standing in for the agent, with no protocol logic at all. Each accepted
@@ -136,4 +136,49 @@ export async function startRawAgent(t, { socketPath, paused = false } = {}) {
     });
   t.after(close);
   return { server, path, conns, close };
+}
+
+/**
+ * A raw agent whose connections start paused (nothing is read until `conn.socket.resume()`). Each
+ * connection records its complete lines parsed as JSON (`frames`; anything unparsable goes to
+ * `invalid`), the bytes of an unfinished last line (`tail`), the bytes read, whether it closed, and
+ * calls `conn.onData(chunk)` after each read when set.
+ */
+export async function startFrameAgent(t) {
+  const net = await import('node:net');
+  const socketPath = tempSocket(t);
+  const conns = [];
+  const server = net.createServer({ pauseOnConnect: true }, (socket) => {
+    const conn = { socket, frames: [], invalid: [], tail: Buffer.alloc(0), bytes: 0, closed: false, onData: null };
+    socket.on('data', (chunk) => {
+      conn.bytes += chunk.length;
+      let buf = conn.tail.length ? Buffer.concat([conn.tail, chunk]) : chunk;
+      let nl;
+      while ((nl = buf.indexOf(10)) !== -1) {
+        const line = buf.subarray(0, nl).toString('utf8');
+        buf = buf.subarray(nl + 1);
+        try {
+          conn.frames.push(JSON.parse(line));
+        } catch {
+          conn.invalid.push(line);
+        }
+      }
+      conn.tail = Buffer.from(buf);
+      conn.onData?.(chunk);
+    });
+    socket.on('error', () => {});
+    socket.on('close', () => {
+      conn.closed = true;
+    });
+    conns.push(conn);
+  });
+  await new Promise((resolve) => server.listen(socketPath, resolve));
+  t.after(
+    () =>
+      new Promise((resolve) => {
+        for (const c of conns) c.socket.destroy();
+        server.close(() => resolve());
+      }),
+  );
+  return { socketPath, conns };
 }

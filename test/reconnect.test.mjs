@@ -3,50 +3,7 @@
 // stream sees no reordering and no duplicates, and the SDK comes back within a bounded time.
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import net from 'node:net';
-import { transports, tempSocket, startSim, makeSDK, startAndWait, waitFor, SLOWDOWN } from './helpers.mjs';
-
-/**
- * A raw agent whose connections start paused. Each connection records its complete lines (parsed
- * as JSON; anything unparsable goes to `invalid`) and the bytes of an unfinished last line (`tail`).
- */
-async function rawAgent(t) {
-  const socketPath = tempSocket(t);
-  const conns = [];
-  const server = net.createServer({ pauseOnConnect: true }, (socket) => {
-    const conn = { socket, frames: [], invalid: [], tail: Buffer.alloc(0), bytes: 0, closed: false, onData: null };
-    socket.on('data', (chunk) => {
-      conn.bytes += chunk.length;
-      let buf = conn.tail.length ? Buffer.concat([conn.tail, chunk]) : chunk;
-      let nl;
-      while ((nl = buf.indexOf(10)) !== -1) {
-        const line = buf.subarray(0, nl).toString('utf8');
-        buf = buf.subarray(nl + 1);
-        try {
-          conn.frames.push(JSON.parse(line));
-        } catch {
-          conn.invalid.push(line);
-        }
-      }
-      conn.tail = Buffer.from(buf);
-      conn.onData?.(chunk);
-    });
-    socket.on('error', () => {});
-    socket.on('close', () => {
-      conn.closed = true;
-    });
-    conns.push(conn);
-  });
-  await new Promise((resolve) => server.listen(socketPath, resolve));
-  t.after(
-    () =>
-      new Promise((resolve) => {
-        for (const c of conns) c.socket.destroy();
-        server.close(() => resolve());
-      }),
-  );
-  return { socketPath, conns };
-}
+import { transports, startSim, makeSDK, startAndWait, waitFor, SLOWDOWN, startFrameAgent } from './helpers.mjs';
 
 const seqsOf = (frames) => frames.filter((f) => f.data).map((f) => f.data.payload.seq);
 const isHello = (f) => f?.signal?.sdkclient?.status === 'connected';
@@ -139,7 +96,7 @@ function assertDeliveredOnce(client, conns, payloadOf, sent) {
 for (const transport of transports()) {
   describe(`reconnect while sending [${transport}]`, () => {
     test('a frame cut by a broken connection is re-sent whole on the next connection: no gap, no duplicate', async (t) => {
-      const agent = await rawAgent(t);
+      const agent = await startFrameAgent(t);
       const client = makeSDK(t, transport, agent.socketPath, {
         maxBufferedMsgs: 1_000_000, // so nothing is dropped while away: any gap would be a loss
         maxQueueBytes: 256 * 1024 * 1024,
@@ -200,7 +157,7 @@ for (const transport of transports()) {
       // duplicates per cut); one that ignored how much of a batch the kernel took at once re-sends the
       // frames before a cut inside the batch (~100 duplicates). Whether a cut lands inside a batch
       // varies from run to run, so this cuts until two have (at least 3 cuts, at most 10).
-      const agent = await rawAgent(t);
+      const agent = await startFrameAgent(t);
       const client = makeSDK(t, transport, agent.socketPath, {
         maxBufferedMsgs: 1_000_000,
         maxQueueBytes: 256 * 1024 * 1024,
