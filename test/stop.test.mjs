@@ -7,7 +7,7 @@ import { spawn } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { transports, tempSocket, startSim, makeSDK, startAndWait, waitFor, DEADLINE_MS } from './helpers.mjs';
 
-const CHILD = fileURLToPath(new URL('./fixtures/t2-lifetime-child.mjs', import.meta.url));
+const CHILD = fileURLToPath(new URL('./fixtures/lifetime-child.mjs', import.meta.url));
 
 const framesOf = (sim, client) => sim.frames.filter((r) => r.client === client).map((r) => r.frame);
 const isHello = (f) => f?.signal?.sdkclient?.status === 'connected';
