@@ -267,7 +267,9 @@ void NativeTransport::DeliverEvents(Napi::Env env, Napi::Function callback, Nati
   try {
     self->CallWithEvents(env, callback, events);
   } catch (const Napi::Error&) {
-    // Building the list failed (out of memory or the environment is stopping): nothing to report to.
+    // Building the list failed (out of memory or the environment is stopping): nothing to report to,
+    // and JavaScript will not call consumed() for these frames, so reading must not wait for it.
+    self->loop_->InboundConsumed();
   }
   // Reading resumes when JavaScript calls consumed(), from its next turn of the event loop: resumed
   // here, the I/O thread's next batch would often be queued before this returns, and Node runs up to
