@@ -155,20 +155,12 @@ void IoLoop::ReleaseBuffers() {
 
 void IoLoop::Abort() {
   if (thread_.joinable()) {
-    {
-      std::lock_guard<std::mutex> lk(mu_);
-      quit_ = true;
-      sleeping_ = true;  // force the eventfd write: the thread may be anywhere
-      Wake();
-    }
-    thread_.join();
-    ReleaseBuffers();
-    ReleaseFreedMemory();
+    std::lock_guard<std::mutex> lk(mu_);
+    quit_ = true;
+    sleeping_ = true;  // force the eventfd write: the thread may be anywhere
+    Wake();
   }
-  if (wakeFd_ >= 0) {
-    close(wakeFd_);
-    wakeFd_ = -1;
-  }
+  Join();
 }
 
 void IoLoop::Join() {

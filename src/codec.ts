@@ -20,9 +20,7 @@ export class FrameEncoder {
 
   /** Throws ValueError when `msg` cannot be serialised; `msg` is already known to be a plain object. */
   telemetry(msg: object, channel: string | undefined): string {
-    const payload = stringify(msg, 'msg');
-    if (channel === undefined) return `${this.telemetryHead}${payload}}}\n`;
-    return `${this.telemetryHead}${payload},"channel":${JSON.stringify(channel)}}}\n`;
+    return this.telemetryJson(stringify(msg, 'msg'), channel);
   }
 
   /** Telemetry whose payload is already JSON text (serialised and checked by stringifyPayload). */

@@ -44,18 +44,7 @@ class NativeTransport implements Transport {
     private readonly options: TransportOptions,
     private readonly events: TransportEvents,
   ) {
-    this.handle = new binding.Transport(
-      {
-        socketPath: options.socketPath,
-        reconnectIntervalMs: options.reconnectIntervalMs,
-        maxBufferedMsgs: options.maxBufferedMsgs,
-        maxQueueBytes: options.maxQueueBytes,
-        highWaterMark: options.highWaterMark,
-        maxFrameBytes: options.maxFrameBytes,
-      },
-      this.status,
-      (list, inbound) => this.onNativeEvents(list, inbound),
-    );
+    this.handle = new binding.Transport(options, this.status, (list, inbound) => this.onNativeEvents(list, inbound));
   }
 
   get linked(): boolean {

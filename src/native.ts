@@ -3,16 +3,7 @@
  * `.node` file. Everything protocol-shaped stays in TypeScript; the addon only moves bytes.
  */
 import * as path from 'node:path';
-
-/** Options the addon reads; the same numbers as TransportOptions. */
-export interface NativeOptions {
-  socketPath: string;
-  reconnectIntervalMs: number;
-  maxBufferedMsgs: number;
-  maxQueueBytes: number;
-  highWaterMark: number;
-  maxFrameBytes: number;
-}
+import type { TransportOptions } from './transport';
 
 /**
  * Event codes in the flat list handed to `onEvents`: `[code, a, b, code, a, b, ...]`. Its second
@@ -79,7 +70,7 @@ export interface NativeTransportHandle {
 
 export interface NativeBinding {
   Transport: new (
-    options: NativeOptions,
+    options: TransportOptions,
     status: Float64Array,
     onEvents: (events: unknown[], inbound: Buffer | undefined) => void,
   ) => NativeTransportHandle;
