@@ -124,6 +124,16 @@ function spawnChild(t, socketPath, transport, maxFrameBytes) {
   return { child, messages, exited, stderr: () => stderr };
 }
 
+/** A simulator and an SDK linked to it whose 'cmd' callback collects its params in `got`. */
+async function linkedWithCmd(t, transport) {
+  const sim = await startSim(t);
+  const client = makeSDK(t, transport, sim.socketPath);
+  const got = [];
+  client.subscribe('cmd', (p) => got.push(p));
+  await startAndWait(client);
+  return { sim, client, got };
+}
+
 for (const transport of transports()) {
   describe(`hostile agent [${transport}]`, () => {
     it('skips invalid JSON and JSON that is not an object', async (t) => {
@@ -173,11 +183,7 @@ for (const transport of transports()) {
     });
 
     it('skips invalid UTF-8 instead of dispatching a mangled command', async (t) => {
-      const sim = await startSim(t);
-      const client = makeSDK(t, transport, sim.socketPath);
-      const got = [];
-      client.subscribe('cmd', (p) => got.push(p));
-      await startAndWait(client);
+      const { sim, client, got } = await linkedWithCmd(t, transport);
       await survives(
         sim,
         client,
@@ -213,11 +219,7 @@ for (const transport of transports()) {
     });
 
     it('tolerates \\r\\n endings and empty lines', async (t) => {
-      const sim = await startSim(t);
-      const client = makeSDK(t, transport, sim.socketPath);
-      const got = [];
-      client.subscribe('cmd', (p) => got.push(p));
-      await startAndWait(client);
+      const { sim, client, got } = await linkedWithCmd(t, transport);
       await survives(
         sim,
         client,
@@ -233,11 +235,7 @@ for (const transport of transports()) {
     });
 
     it('reassembles a frame split byte by byte, multi-byte characters included', async (t) => {
-      const sim = await startSim(t);
-      const client = makeSDK(t, transport, sim.socketPath);
-      const got = [];
-      client.subscribe('cmd', (p) => got.push(p));
-      await startAndWait(client);
+      const { sim, client, got } = await linkedWithCmd(t, transport);
       const params = { text: 'caf\u00e9 \u65e5\u672c \u{1F680}', n: 1 };
       await survives(
         sim,
@@ -253,11 +251,7 @@ for (const transport of transports()) {
     });
 
     it('handles several frames in one write, with a frame cut across writes', async (t) => {
-      const sim = await startSim(t);
-      const client = makeSDK(t, transport, sim.socketPath);
-      const got = [];
-      client.subscribe('cmd', (p) => got.push(p));
-      await startAndWait(client);
+      const { sim, client, got } = await linkedWithCmd(t, transport);
       const frames = [1, 2, 3, 4].map((n) => `{"data":{"cmd":{"n":${n}}}}\n`).join('');
       const cut = frames.length - 10;
       await survives(

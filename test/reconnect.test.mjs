@@ -5,6 +5,15 @@ import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { transports, startSim, makeSDK, startAndWait, waitFor, SLOWDOWN, startFrameAgent } from './helpers.mjs';
 
+/** Bounds far above what these tests send, so nothing is dropped while away: any gap would be a loss. */
+const NO_DROPS = {
+  maxBufferedMsgs: 1_000_000,
+  maxQueueBytes: 256 * 1024 * 1024,
+  highWaterMark: 64 * 1024 * 1024,
+  handshakeTimeoutMs: 50,
+  reconnectIntervalMs: 20,
+};
+
 const seqsOf = (frames) => frames.filter((f) => f.data).map((f) => f.data.payload.seq);
 const isHello = (f) => f?.signal?.sdkclient?.status === 'connected';
 
@@ -97,13 +106,7 @@ for (const transport of transports()) {
   describe(`reconnect while sending [${transport}]`, () => {
     test('a frame cut by a broken connection is re-sent whole on the next connection: no gap, no duplicate', async (t) => {
       const agent = await startFrameAgent(t);
-      const client = makeSDK(t, transport, agent.socketPath, {
-        maxBufferedMsgs: 1_000_000, // so nothing is dropped while away: any gap would be a loss
-        maxQueueBytes: 256 * 1024 * 1024,
-        highWaterMark: 64 * 1024 * 1024,
-        handshakeTimeoutMs: 50,
-        reconnectIntervalMs: 20,
-      });
+      const client = makeSDK(t, transport, agent.socketPath, NO_DROPS);
       client.start();
       await waitFor(() => agent.conns.length === 1 && client.linked, 'the first connection');
       const first = agent.conns[0];
@@ -158,13 +161,7 @@ for (const transport of transports()) {
       // frames before a cut inside the batch (~100 duplicates). Whether a cut lands inside a batch
       // varies from run to run, so this cuts until two have (at least 3 cuts, at most 10).
       const agent = await startFrameAgent(t);
-      const client = makeSDK(t, transport, agent.socketPath, {
-        maxBufferedMsgs: 1_000_000,
-        maxQueueBytes: 256 * 1024 * 1024,
-        highWaterMark: 64 * 1024 * 1024,
-        handshakeTimeoutMs: 50,
-        reconnectIntervalMs: 20,
-      });
+      const client = makeSDK(t, transport, agent.socketPath, NO_DROPS);
       client.start();
       await waitFor(() => agent.conns.length === 1 && client.linked, 'the first connection');
       const PAD = 'x'.repeat(250);

@@ -26,6 +26,23 @@ function seqsByConnection(sim) {
   return [...byConn.entries()].sort((a, b) => a[0].id - b[0].id);
 }
 
+/**
+ * After a reboot: wait for 'started' again and for traffic on the new connection, stop the sender
+ * and wait until everything it sent has been delivered. Returns how many it sent.
+ */
+async function linkedAgainThenDrained(sim, client, sender) {
+  await waitFor(() => count(client.statuses, 'started') === 2, "'started' after the reboot");
+  const before = sim.counts.telemetry;
+  await waitFor(() => sim.counts.telemetry >= before + 200, 'traffic after the reboot');
+  sender.stop();
+  const sent = sender.next;
+  await waitFor(
+    () => client.stats().buffered === 0 && sim.telemetry.at(-1)?.payload.seq === sent - 1,
+    'everything sent delivered',
+  );
+  return sent;
+}
+
 for (const transport of transports()) {
   describe(`scheduled reboot of the agent [${transport}]`, () => {
     test("'stopping' reported, the SDK goes quiet, every message arrives exactly once and in order", async (t) => {
@@ -45,15 +62,7 @@ for (const transport of transports()) {
       assert.ok(rebootMs < 300 + maxWaitMs - 1000 * SLOWDOWN, `the SDK went quiet after 'stopping' (reboot took ${rebootMs} ms)`);
       assert.equal(sim.invalid.length, 0, 'no frame was cut by the agent going down');
 
-      await waitFor(() => count(client.statuses, 'started') === 2, "'started' after the reboot");
-      const before = sim.counts.telemetry;
-      await waitFor(() => sim.counts.telemetry >= before + 200, 'traffic after the reboot');
-      sender.stop();
-      const sent = sender.next;
-      await waitFor(
-        () => client.stats().buffered === 0 && sim.telemetry.at(-1)?.payload.seq === sent - 1,
-        'everything sent delivered',
-      );
+      const sent = await linkedAgainThenDrained(sim, client, sender);
 
       assert.deepEqual(client.statuses, ['started', 'stopping', 'stopped', 'started']);
       const seqs = sim.telemetry.map((r) => r.payload.seq);
@@ -88,15 +97,7 @@ for (const transport of transports()) {
 
       // Down for 300 ms at 1 message/ms: a backlog of several hundred, far over 50.
       await sim.reboot({ quietMs: 100, downMs: 300, maxWaitMs: 5000 * SLOWDOWN });
-      await waitFor(() => count(client.statuses, 'started') === 2, "'started' after the reboot");
-      const before = sim.counts.telemetry;
-      await waitFor(() => sim.counts.telemetry >= before + 200, 'traffic after the reboot');
-      sender.stop();
-      const sent = sender.next;
-      await waitFor(
-        () => client.stats().buffered === 0 && sim.telemetry.at(-1)?.payload.seq === sent - 1,
-        'everything sent delivered',
-      );
+      const sent = await linkedAgainThenDrained(sim, client, sender);
 
       assert.ok(client.statuses.includes('stopping'));
       const seqs = sim.telemetry.map((r) => r.payload.seq);
