@@ -73,10 +73,10 @@ class NativeTransport implements Transport {
       dropped = overCount || this.stagedChars >= STAGE_BYTES ? this.flushStaged() : 0;
     }
     if (this.drainPending) return false;
-    const overCount = !this.isLinked && dropped > 0;
-    if (overCount || this.status[1]! + this.stagedChars >= this.options.highWaterMark) {
+    const droppedWhileAway = !this.isLinked && dropped > 0;
+    if (droppedWhileAway || this.status[1]! + this.stagedChars >= this.options.highWaterMark) {
       if (this.stagedCount > 0) this.flushStaged();
-      if (overCount || this.status[1]! >= this.options.highWaterMark) {
+      if (droppedWhileAway || this.status[1]! >= this.options.highWaterMark) {
         // The I/O thread drains concurrently, so the answer is latched until its 'drain' event;
         // otherwise a synchronous burst would see true again as soon as the kernel took a batch.
         this.drainPending = true;
