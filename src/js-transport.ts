@@ -57,6 +57,7 @@ export class JsTransport implements Transport {
     droppedStop: 0,
     droppedCalls: 0,
     callsWritten: 0,
+    callsBuffered: 0,
     reconnects: 0,
     connectErrors: 0,
     oversizeFrames: 0,
@@ -110,11 +111,19 @@ export class JsTransport implements Transport {
     return true;
   }
 
-  call(frame: string): void {
+  call(frame: string): boolean {
     if (!this.isLinked) {
       this.c.droppedCalls++;
-      return;
+      this.events.onDrop('calls', 1);
+      return false;
     }
+    this.calls.push(frame);
+    this.flush();
+    return true;
+  }
+
+  report(frame: string): void {
+    if (!this.isLinked) return;
     this.calls.push(frame);
     this.flush();
   }

@@ -87,7 +87,11 @@ class NativeTransport implements Transport {
     return true;
   }
 
-  call(frame: string): void {
+  call(frame: string): boolean {
+    return this.handle.call(frame);
+  }
+
+  report(frame: string): void {
     this.handle.call(frame);
   }
 
@@ -116,6 +120,7 @@ class NativeTransport implements Transport {
       droppedStop: c[5]!,
       droppedCalls: c[6]!,
       callsWritten: c[7]!,
+      callsBuffered: 0,
       reconnects: c[8]!,
       connectErrors: c[9]!,
       oversizeFrames: c[10]!,

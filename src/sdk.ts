@@ -371,7 +371,7 @@ export class IottlySDK extends EventEmitter<IottlySDKEvents> {
     this.callbackErrors++;
     const type = err instanceof Error ? errorClassName(err) : typeof err;
     const message = safeString(err instanceof Error ? err.message : err);
-    if (this.transportImpl.linked) this.transportImpl.call(this.encoder.error(type, message));
+    if (this.transportImpl.linked) this.transportImpl.report(this.encoder.error(type, message));
     if (this.listenerCount('callbackError') > 0) {
       try {
         this.emit('callbackError', { source, error: err });

@@ -8,8 +8,11 @@
  *  - while linked, queued-but-unwritten telemetry is bounded by `maxQueueBytes`, oldest dropped first;
  *    when the link drops, the newest `maxBufferedMsgs` of them are kept;
  *  - a frame cut by a broken connection is re-sent whole on the next connection;
- *  - call frames go out ahead of queued telemetry, at a frame boundary, and are never kept across
- *    a disconnect (they are counted as dropped with reason 'disconnect').
+ *  - call frames (callAgent) and report frames (callback errors) go out ahead of queued telemetry,
+ *    at a frame boundary, and are never kept across a disconnect; while linked, at most
+ *    `maxQueueBytes` of them wait to be written, and one that would pass that bound is dropped.
+ *    Call frames lost either way are counted (droppedCalls) and reported with onDrop('calls');
+ *    report frames are best-effort and are not counted as calls.
  */
 
 export type TransportKind = 'js' | 'native';
@@ -31,7 +34,12 @@ export interface TransportOptions {
   maxFrameBytes: number;
 }
 
-export type DropReason = 'overflow' | 'stop' | 'disconnect';
+/**
+ * 'overflow' and 'stop': telemetry (see the buffer policy above). 'calls': callAgent() frames lost
+ * because the link dropped before they were written, or because more than maxQueueBytes of calls
+ * were already waiting.
+ */
+export type DropReason = 'overflow' | 'stop' | 'calls';
 
 export interface TransportEvents {
   /** The socket connected; the hello is already the first frame on it. */
@@ -63,9 +71,12 @@ export interface TransportCounters {
   bufferedBytes: number;
   droppedOverflow: number;
   droppedStop: number;
-  /** Call frames lost because the link dropped before they were written. */
+  /** Call frames lost: the link dropped before they were written, or the call bound was passed. */
   droppedCalls: number;
+  /** callAgent() frames fully handed to the kernel (report frames are not counted). */
   callsWritten: number;
+  /** callAgent() frames queued or in flight. */
+  callsBuffered: number;
   /** Connections made after the first one. */
   reconnects: number;
   connectErrors: number;
@@ -79,8 +90,13 @@ export interface Transport {
   start(hello: string): void;
   /** Queue one complete telemetry frame. Returns false while at or over the high-water mark. */
   send(frame: string): boolean;
-  /** Queue a call frame ahead of telemetry. Only valid while linked. */
-  call(frame: string): void;
+  /**
+   * Queue a callAgent() frame ahead of telemetry. Returns false when it was dropped instead (not
+   * linked, or over the call bound): then it is counted in droppedCalls and onDrop('calls', 1) follows.
+   */
+  call(frame: string): boolean;
+  /** Queue a report frame (a callback error) like a call, but best-effort and not counted as a call. */
+  report(frame: string): void;
   /** While held, nothing new is written (queued data stays queued): used while the agent is stopping. */
   hold(held: boolean): void;
   /**
