@@ -1,4 +1,5 @@
 import { EventEmitter } from 'node:events';
+import { AgentStatusMachine } from './agent-status';
 import { FrameEncoder, decodeFrame, isPlainObject, versionAtLeast } from './codec';
 import { DisconnectedSDK, InvalidAgentVersion } from './errors';
 import { createTransport } from './loader';
@@ -22,14 +23,15 @@ export class IottlySDK extends EventEmitter<IottlySDKEvents> {
   /** Created by the first worker handler subscription; an app without one never loads piscina. */
   private workerPool: WorkerPool | null = null;
 
-  private version: string | null = null;
-  private startedFired = false;
-  private handshakeTimer: NodeJS.Timeout | null = null;
+  private readonly status: AgentStatusMachine;
   private holdTimer: NodeJS.Timeout | null = null;
   private running = false;
   private stopPromise: Promise<void> | null = null;
+  /** start() was called while stop() was in progress (and no stop() since): start once it is done. */
+  private startAfterStop = false;
 
   private accepted = 0;
+  private callsAccepted = 0;
   private framesReceived = 0;
   private framesSkipped = 0;
   private framesIgnored = 0;
@@ -51,6 +53,9 @@ export class IottlySDK extends EventEmitter<IottlySDKEvents> {
     this.name = name;
     this.options = resolveOptions(options);
     this.encoder = new FrameEncoder(name);
+    this.status = new AgentStatusMachine(this.options.handshakeTimeoutMs, {
+      status: (status) => this.agentStatus(status),
+    });
     this.transportImpl = createTransport(this.transportChoice(), this.options, this.transportEvents());
   }
 
@@ -66,7 +71,7 @@ export class IottlySDK extends EventEmitter<IottlySDKEvents> {
 
   /** The agent's version from its last sdkinit; null when unknown or older than 1.8.0. */
   get agentVersion(): string | null {
-    return this.version;
+    return this.status.version;
   }
 
   /**
@@ -97,11 +102,12 @@ export class IottlySDK extends EventEmitter<IottlySDKEvents> {
   /** Begin connecting to the agent in the background; returns at once. */
   start(): void {
     if (this.stopPromise) {
-      void this.stopPromise.then(() => this.start());
+      this.startAfterStop = true;
       return;
     }
     if (this.running) return;
     this.running = true;
+    this.status.start();
     this.workerPool?.warm();
     this.transportImpl.start(this.encoder.hello(SDK_VERSION));
   }
@@ -122,21 +128,25 @@ export class IottlySDK extends EventEmitter<IottlySDKEvents> {
 
   /** Run the user-defined script `cmd` on the agent (agent >= 1.8.0, linked now). */
   callAgent(cmd: string, args?: object): void {
-    if (this.version === null || !versionAtLeast(this.version, CALL_MIN_AGENT)) {
+    const version = this.status.version;
+    if (version === null || !versionAtLeast(version, CALL_MIN_AGENT)) {
       throw new InvalidAgentVersion(
-        this.version === null
+        version === null
           ? 'callAgent needs an iottly agent >= 1.8.0; no such agent has been met yet'
-          : `callAgent needs an iottly agent >= 1.8.0; the agent is ${this.version}`,
+          : `callAgent needs an iottly agent >= 1.8.0; the agent is ${version}`,
       );
     }
-    if (!this.transportImpl.linked) throw new DisconnectedSDK();
+    // While stop() runs, the goodbye is the last frame the agent gets: a call could not follow it.
+    if (!this.transportImpl.linked || !this.running) throw new DisconnectedSDK();
     if (typeof cmd !== 'string' || cmd.length === 0) {
       throw new TypeError(`cmd must be a non-empty string, got ${describe(cmd)}`);
     }
     if (args !== undefined && args !== null && !isPlainObject(args)) {
       throw new TypeError(`args must be a plain object, got ${describe(args)}`);
     }
-    this.transportImpl.call(this.encoder.call(cmd, args ?? {}));
+    const frame = this.encoder.call(cmd, args ?? {});
+    this.callsAccepted++;
+    this.transportImpl.call(frame);
   }
 
   /** The documented snake_case name of callAgent(). */
@@ -149,9 +159,14 @@ export class IottlySDK extends EventEmitter<IottlySDKEvents> {
    * is left running. Idempotent; start() may be called again afterwards.
    */
   stop(): Promise<void> {
+    this.startAfterStop = false;
     if (!this.stopPromise) {
       this.stopPromise = this.doStop().finally(() => {
         this.stopPromise = null;
+        if (this.startAfterStop) {
+          this.startAfterStop = false;
+          this.start();
+        }
       });
     }
     return this.stopPromise;
@@ -173,8 +188,10 @@ export class IottlySDK extends EventEmitter<IottlySDKEvents> {
       commandsDispatched: this.commandsDispatched,
       commandsUnhandled: this.commandsUnhandled,
       commandsDropped: this.commandsDropped,
+      callsAccepted: this.callsAccepted,
       callsWritten: t.callsWritten,
       callsDropped: t.droppedCalls,
+      callsBuffered: t.callsBuffered,
       reconnects: t.reconnects,
       connectErrors: t.connectErrors,
       callbackErrors: this.callbackErrors,
@@ -199,60 +216,49 @@ export class IottlySDK extends EventEmitter<IottlySDKEvents> {
 
   private async doStop(): Promise<void> {
     this.running = false;
-    this.clearHandshake();
+    this.status.stopping();
     this.clearHold();
-    const wasStarted = this.startedFired;
-    // Worker handlers first, so that what they send or report on the way out is still written.
-    if (this.workerPool) await this.workerPool.stop(this.options.stopTimeoutMs);
-    await this.transportImpl.stop(this.encoder.goodbye(), this.options.stopTimeoutMs);
-    this.startedFired = false;
-    if (this.dropTimer) {
-      clearTimeout(this.dropTimer);
-      this.dropTimer = null;
+    try {
+      // Worker handlers first, so that what they send or report on the way out is still written.
+      if (this.workerPool) await this.workerPool.stop(this.options.stopTimeoutMs);
+    } finally {
+      await this.transportImpl.stop(this.encoder.goodbye(), this.options.stopTimeoutMs);
+      if (this.dropTimer) {
+        clearTimeout(this.dropTimer);
+        this.dropTimer = null;
+      }
+      this.emitDrops();
+      this.status.stopped();
     }
-    this.emitDrops();
-    if (wasStarted) this.agentStatus('stopped');
   }
 
   private transportEvents(): TransportEvents {
     return {
       onLink: () => {
         this.lastConnectError = '';
-        this.startedFired = false;
-        this.clearHandshake();
         this.clearHold();
-        this.handshakeTimer = setTimeout(() => {
-          this.handshakeTimer = null;
-          // No sdkinit: an agent older than 1.8.0.
-          this.version = null;
-          this.fireStarted();
-        }, this.options.handshakeTimeoutMs);
-        this.handshakeTimer.unref();
+        this.status.link();
       },
       onUnlink: () => {
-        this.clearHandshake();
         this.clearHold();
-        if (this.startedFired) {
-          this.startedFired = false;
-          this.agentStatus('stopped');
-        }
+        this.status.unlink();
       },
       onConnectError: (error) => {
         const key = `${(error as NodeJS.ErrnoException).code ?? ''} ${error.message}`;
         if (key === this.lastConnectError) return;
         this.lastConnectError = key;
-        this.emit('connectError', error);
+        this.emitUser('connectError', error);
       },
       onFrames: (frames) => {
         for (const frame of frames) this.handleFrame(frame);
       },
       onOversize: (bytes) => {
         this.framesReceived++;
-        this.emit('protocolError', { reason: 'frame longer than maxFrameBytes', bytes, sample: '' });
+        this.emitUser('protocolError', { reason: 'frame longer than maxFrameBytes', bytes, sample: '' });
       },
       onDrop: (reason, count) => this.noteDrop(reason, count),
       onDrain: () => {
-        this.emit('drain');
+        this.emitUser('drain');
       },
     };
   }
@@ -262,15 +268,11 @@ export class IottlySDK extends EventEmitter<IottlySDKEvents> {
     const frame = decodeFrame(line);
     switch (frame.kind) {
       case 'sdkinit':
-        this.version = frame.version;
-        if (!this.startedFired && this.transportImpl.linked) {
-          this.clearHandshake();
-          this.fireStarted();
-        }
+        this.status.sdkinit(frame.version);
         return;
       case 'agentstatus':
-        this.holdWrites(frame.status === 'stopping');
-        this.agentStatus(frame.status);
+        if (this.running) this.holdWrites(frame.status === 'stopping');
+        this.status.agentReported(frame.status);
         return;
       case 'connectionstatus':
         this.connectionStatus(frame.status);
@@ -291,19 +293,13 @@ export class IottlySDK extends EventEmitter<IottlySDKEvents> {
         return;
       case 'invalid':
         this.framesSkipped++;
-        this.emit('protocolError', {
+        this.emitUser('protocolError', {
           reason: frame.reason,
           bytes: line.length,
           sample: line.subarray(0, 200).toString('utf8'),
         });
         return;
     }
-  }
-
-  private fireStarted(): void {
-    if (this.startedFired) return;
-    this.startedFired = true;
-    this.agentStatus('started');
   }
 
   private agentStatus(status: AgentStatus): void {
@@ -367,18 +363,30 @@ export class IottlySDK extends EventEmitter<IottlySDKEvents> {
     }
   }
 
+  /**
+   * Emit an event whose listeners are the application's code, not callbacks reported to the agent:
+   * a listener that throws must not leave the SDK half way through what it was doing (a reconnect,
+   * a batch of frames, stop()), so its exception is raised again from a fresh stack on the next
+   * tick, an ordinary uncaught exception as a node:net event listener's would be.
+   */
+  private emitUser<K extends 'connectError' | 'protocolError' | 'drain' | 'drop' | 'callbackError'>(
+    event: K,
+    ...args: IottlySDKEvents[K]
+  ): void {
+    try {
+      (this.emit as (e: K, ...a: IottlySDKEvents[K]) => boolean)(event, ...args);
+    } catch (err) {
+      process.nextTick(rethrow, err);
+    }
+  }
+
   private callbackFailed(source: string, err: unknown): void {
     this.callbackErrors++;
     const type = err instanceof Error ? errorClassName(err) : typeof err;
     const message = safeString(err instanceof Error ? err.message : err);
     if (this.transportImpl.linked) this.transportImpl.report(this.encoder.error(type, message));
-    if (this.listenerCount('callbackError') > 0) {
-      try {
-        this.emit('callbackError', { source, error: err });
-      } catch {
-        // A throwing 'callbackError' listener must not loop back into itself.
-      }
-    }
+    // Not reported to the agent in turn: a throwing 'callbackError' listener must not loop back here.
+    this.emitUser('callbackError', { source, error: err });
   }
 
   private noteDrop(reason: DropReason, count: number): void {
@@ -398,14 +406,7 @@ export class IottlySDK extends EventEmitter<IottlySDKEvents> {
     const counts = this.pendingDrops;
     this.pendingDrops = {};
     this.lastDropEvent = Date.now();
-    this.emit('drop', { counts, total: this.totalDrops });
-  }
-
-  private clearHandshake(): void {
-    if (this.handshakeTimer) {
-      clearTimeout(this.handshakeTimer);
-      this.handshakeTimer = null;
-    }
+    this.emitUser('drop', { counts, total: this.totalDrops });
   }
 
   /**
@@ -429,6 +430,10 @@ export class IottlySDK extends EventEmitter<IottlySDKEvents> {
       this.holdTimer = null;
     }
   }
+}
+
+function rethrow(err: unknown): never {
+  throw err;
 }
 
 /**

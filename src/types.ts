@@ -85,8 +85,14 @@ export interface SDKStats {
   commandsUnhandled: number;
   /** Commands for worker handlers dropped (full queue, or stop()). */
   commandsDropped: number;
+  /** callAgent() calls that passed their checks: callsWritten + callsDropped + callsBuffered. */
+  callsAccepted: number;
+  /** callAgent() frames handed to the kernel (callback-error frames are not counted). */
   callsWritten: number;
+  /** callAgent() frames lost: the link dropped before they were written, or over the call bound. */
   callsDropped: number;
+  /** callAgent() frames queued or being written. */
+  callsBuffered: number;
   reconnects: number;
   connectErrors: number;
   callbackErrors: number;
