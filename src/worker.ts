@@ -104,7 +104,8 @@ class TaskContext implements WorkerContext {
     readonly signal: AbortSignal,
   ) {}
 
-  send(msg: object, channel?: string | null): void {
+  /** An own property bound to this context, so that `const { send } = context` works too. */
+  readonly send = (msg: object, channel?: string | null): void => {
     if (!isPlainObject(msg)) throw new TypeError(`msg must be a plain object, got ${describe(msg)}`);
     if (channel !== undefined && channel !== null && typeof channel !== 'string') {
       throw new TypeError(`channel must be a string, got ${describe(channel)}`);
@@ -120,7 +121,7 @@ class TaskContext implements WorkerContext {
         this.flush();
       });
     }
-  }
+  };
 
   flush(): void {
     if (this.pending.length === 0) return;
