@@ -1,0 +1,66 @@
+// Telemetry written to an agent that has just closed: the write fails (EPIPE), so the messages in
+// it must not be counted as written; they are sent again, whole and in order, on the next
+// connection. Throughout, accepted = written + dropped.total + buffered, and every message counted
+// as written reaches the agent.
+import { describe, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { transports, startRawAgent, makeSDK, waitFor } from './helpers.mjs';
+
+/** Telemetry seqs received on each connection, in order. */
+const seqsOf = (conn) =>
+  conn
+    .lines()
+    .map((l) => JSON.parse(l))
+    .filter((f) => f.data)
+    .map((f) => f.data.payload.seq);
+
+for (const transport of transports()) {
+  describe(`telemetry whose write fails because the agent closed [${transport}]`, () => {
+    test('is not counted as written and is sent again on the next connection, every round', async (t) => {
+      const agent = await startRawAgent(t);
+      const client = makeSDK(t, transport, agent.path, { reconnectIntervalMs: 5, handshakeTimeoutMs: 60_000 });
+      const violations = [];
+      const checkInvariant = (where) => {
+        const s = client.stats();
+        if (s.accepted !== s.written + s.dropped.total + s.buffered) violations.push({ where, ...s });
+      };
+      const received = () => agent.conns.flatMap(seqsOf);
+      client.start();
+      const ROUNDS = 30;
+      let seq = 0;
+      const send = (where) => {
+        client.send({ seq: seq++ });
+        checkInvariant(where);
+      };
+      for (let round = 0; round < ROUNDS; round++) {
+        await waitFor(() => client.linked && agent.conns.length === round + 1, `connection ${round + 1}`);
+        const conn = agent.conns[round];
+        const first = seq;
+        send('before the close');
+        await waitFor(() => seqsOf(conn).includes(first), `#${first} at the agent`);
+        assert.equal(client.stats().written, first + 1);
+        // The agent is gone: its socket is closed in the kernel before the next message is written.
+        conn.socket.destroy();
+        send('first after the close');
+        send('second after the close');
+        await waitFor(() => {
+          checkInvariant('while reconnecting');
+          return agent.conns.length === round + 2;
+        }, `connection ${round + 2}`);
+        const marker = seq;
+        send('after reconnecting');
+        await waitFor(() => {
+          checkInvariant('waiting for the marker');
+          return seqsOf(agent.conns[round + 1]).includes(marker);
+        }, `#${marker} at the agent`);
+        const got = received();
+        assert.deepEqual(got, Array.from({ length: seq }, (_, i) => i), `round ${round}: every message once, in order`);
+        const s = client.stats();
+        assert.equal(s.written, seq, `round ${round}: written counts what the agent received`);
+        assert.equal(s.buffered, 0);
+        assert.equal(s.dropped.total, 0);
+      }
+      assert.deepEqual(violations.slice(0, 3), [], 'accepted = written + dropped.total + buffered at all times');
+    });
+  });
+}
