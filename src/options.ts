@@ -55,6 +55,14 @@ export interface ResolvedOptions {
 }
 
 const MiB = 1024 * 1024;
+/**
+ * Upper bounds, so that a value is never truncated where it is used: Node's timers take at most
+ * 2^31 - 1 ms (a longer delay fires at once), and the native transport keeps counts and frame sizes
+ * in 32 bits on 32-bit ARM. A frame of 1 GiB is already far past what JSON.parse can hold in a string.
+ */
+const MAX_TIMER_MS = 2 ** 31 - 1;
+const MAX_COUNT = 2 ** 32 - 1;
+const MAX_FRAME_BYTES = 2 ** 30;
 
 export function resolveOptions(input: IottlySDKOptions | string | undefined | null): ResolvedOptions {
   if (typeof input === 'string') input = { socketPath: input };
@@ -84,7 +92,7 @@ export function resolveOptions(input: IottlySDKOptions | string | undefined | nu
   }
   const resolved: ResolvedOptions = {
     socketPath,
-    maxBufferedMsgs: integer(given('maxBufferedMsgs', 'max_buffered_msgs'), pick('maxBufferedMsgs', 'max_buffered_msgs'), 10, 0),
+    maxBufferedMsgs: integer(given('maxBufferedMsgs', 'max_buffered_msgs'), pick('maxBufferedMsgs', 'max_buffered_msgs'), 10, 0, MAX_COUNT),
     onAgentStatusChanged: callback(
       given('onAgentStatusChanged', 'on_agent_status_changed'),
       pick('onAgentStatusChanged', 'on_agent_status_changed'),
@@ -94,13 +102,13 @@ export function resolveOptions(input: IottlySDKOptions | string | undefined | nu
       pick('onConnectionStatusChanged', 'on_connection_status_changed'),
     ),
     transport,
-    reconnectIntervalMs: integer('reconnectIntervalMs', input.reconnectIntervalMs, 200, 1),
-    handshakeTimeoutMs: integer('handshakeTimeoutMs', input.handshakeTimeoutMs, 1000, 0),
-    maxFrameBytes: integer('maxFrameBytes', input.maxFrameBytes, MiB, 16),
-    maxQueueBytes: integer('maxQueueBytes', input.maxQueueBytes, 4 * MiB, 1024),
-    highWaterMark: integer('highWaterMark', input.highWaterMark, MiB, 1),
-    stopTimeoutMs: integer('stopTimeoutMs', input.stopTimeoutMs, 5000, 0),
-    stoppingHoldMs: integer('stoppingHoldMs', input.stoppingHoldMs, 10000, 0),
+    reconnectIntervalMs: integer('reconnectIntervalMs', input.reconnectIntervalMs, 200, 1, MAX_TIMER_MS),
+    handshakeTimeoutMs: integer('handshakeTimeoutMs', input.handshakeTimeoutMs, 1000, 0, MAX_TIMER_MS),
+    maxFrameBytes: integer('maxFrameBytes', input.maxFrameBytes, MiB, 16, MAX_FRAME_BYTES),
+    maxQueueBytes: integer('maxQueueBytes', input.maxQueueBytes, 4 * MiB, 1024, Number.MAX_SAFE_INTEGER),
+    highWaterMark: integer('highWaterMark', input.highWaterMark, MiB, 1, Number.MAX_SAFE_INTEGER),
+    stopTimeoutMs: integer('stopTimeoutMs', input.stopTimeoutMs, 5000, 0, MAX_TIMER_MS),
+    stoppingHoldMs: integer('stoppingHoldMs', input.stoppingHoldMs, 10000, 0, MAX_TIMER_MS),
     workers: resolveWorkerOptions(input.workers),
   };
   if (input.maxQueueBytes === undefined && resolved.highWaterMark > resolved.maxQueueBytes) {
@@ -112,11 +120,12 @@ export function resolveOptions(input: IottlySDKOptions | string | undefined | nu
   return resolved;
 }
 
-function integer(name: string, value: unknown, fallback: number, min: number): number {
+function integer(name: string, value: unknown, fallback: number, min: number, max: number): number {
   if (value === undefined) return fallback;
   if (typeof value !== 'number') throw new TypeError(`options.${name} must be a number, got ${describe(value)}`);
-  if (!Number.isSafeInteger(value) || value < min) {
-    throw new RangeError(`options.${name} must be an integer >= ${min}, got ${value}`);
+  if (!Number.isSafeInteger(value) || value < min || value > max) {
+    const range = max === Number.MAX_SAFE_INTEGER ? `>= ${min}` : `from ${min} to ${max}`;
+    throw new RangeError(`options.${name} must be an integer ${range}, got ${value}`);
   }
   return value;
 }

@@ -72,6 +72,20 @@ for (const transport of transports()) {
       throwsNaming(() => new IottlySDK('app', 42), TypeError, 'options');
     });
 
+    it('rejects values that would be truncated where they are used (32-bit counts, timers past 2^31 - 1 ms)', () => {
+      throwsNaming(() => make({ maxBufferedMsgs: 2 ** 32 }), RangeError, 'maxBufferedMsgs');
+      throwsNaming(() => make({ max_buffered_msgs: 2 ** 40 }), RangeError, 'max_buffered_msgs');
+      throwsNaming(() => make({ maxFrameBytes: 2 ** 32 }), RangeError, 'maxFrameBytes');
+      throwsNaming(() => make({ maxFrameBytes: 2 ** 30 + 1 }), RangeError, 'maxFrameBytes');
+      throwsNaming(() => make({ reconnectIntervalMs: 2 ** 31 }), RangeError, 'reconnectIntervalMs');
+      throwsNaming(() => make({ handshakeTimeoutMs: 2 ** 31 }), RangeError, 'handshakeTimeoutMs');
+      throwsNaming(() => make({ stopTimeoutMs: 2 ** 32 }), RangeError, 'stopTimeoutMs');
+      throwsNaming(() => make({ stoppingHoldMs: 2 ** 31 }), RangeError, 'stoppingHoldMs');
+      // The largest values allowed are kept as given.
+      const big = make({ maxBufferedMsgs: 2 ** 32 - 1, maxFrameBytes: 2 ** 30, reconnectIntervalMs: 2 ** 31 - 1 });
+      assert.equal(big.transport, transport);
+    });
+
     it('rejects bad snake_case aliases and a camelCase/snake_case pair with different values', () => {
       throwsNaming(() => make({ max_buffered_msgs: -1 }), RangeError, 'max_buffered_msgs');
       throwsNaming(() => make({ max_buffered_msgs: '3' }), TypeError, 'max_buffered_msgs');
