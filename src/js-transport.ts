@@ -6,7 +6,14 @@ import type { Transport, TransportCounters, TransportEvents, TransportOptions } 
 /** Frames joined into one socket.write(); large enough to amortise the call, small enough to re-send. */
 const BATCH_BYTES = 64 * 1024;
 
-type BatchKind = 'telemetry' | 'call' | 'control';
+/**
+ * How long a connection whose write failed waits for the agent's EOF before it is torn down anyway.
+ * An agent that closed has its EOF right behind its last frame, so this only bounds a peer that shut
+ * down its reading side and stays connected.
+ */
+const WRITE_ERROR_GRACE_MS = 1000;
+
+type BatchKind = 'telemetry' | 'call' | 'report' | 'control';
 
 interface Batch {
   kind: BatchKind;
@@ -26,17 +33,103 @@ interface StreamHandle {
   writeQueueSize?: number;
 }
 
+type WriteCallback = (error?: Error | null) => void;
+
+/** What the socket's _write did while one write() call ran. */
+interface WriteProbe {
+  /** _write ran synchronously (the Writable did not buffer the chunk). */
+  called: boolean;
+  /** It completed synchronously: the kernel took every byte. */
+  done: boolean;
+  /** It failed synchronously: uv_try_write failed, so none of its bytes went out. */
+  failed: boolean;
+}
+
+const baseWrites = net.Socket.prototype as unknown as {
+  _write(chunk: unknown, encoding: BufferEncoding, cb: WriteCallback): void;
+  _writev(chunks: unknown[], cb: WriteCallback): void;
+};
+
+/**
+ * A net.Socket on which a failed write does not tear the connection down at once. net.Socket forces
+ * autoDestroy, so a write error (EPIPE from an agent that wrote its last frames and closed) would
+ * destroy the socket, and with it the frames the kernel already holds in our receive buffer, before
+ * libuv reads them. Here the error is handed to the Writable only once the read side has ended (EOF
+ * or a read error) or the connection closed otherwise, so that everything the agent wrote is read
+ * first. The hook is the Writable implementer's _write/_writev; the Writable itself stays stock:
+ * meanwhile it holds later writes, which the transport accounts as not delivered.
+ */
+class AgentSocket extends net.Socket {
+  /** Set by the transport around one write() call. */
+  probe: WriteProbe | null = null;
+  private heldError: { error: Error; cb: WriteCallback } | null = null;
+  private graceTimer: NodeJS.Timeout | null = null;
+
+  constructor() {
+    super();
+    const release = () => this.releaseError();
+    this.on('end', release);
+    this.on('close', release);
+  }
+
+  /** A write failed and the connection waits for the agent's EOF. */
+  get writeFailed(): boolean {
+    return this.heldError !== null;
+  }
+
+  override _write(chunk: unknown, encoding: BufferEncoding, cb: WriteCallback): void {
+    const probe = this.probe;
+    if (probe) probe.called = true;
+    baseWrites._write.call(this, chunk, encoding, (error) => this.afterWrite(error, cb, probe));
+  }
+
+  override _writev(chunks: Array<{ chunk: unknown; encoding: BufferEncoding }>, cb: WriteCallback): void {
+    baseWrites._writev.call(this, chunks, (error) => this.afterWrite(error, cb, null));
+  }
+
+  private afterWrite(error: Error | null | undefined, cb: WriteCallback, probe: WriteProbe | null): void {
+    const sync = probe !== null && this.probe === probe;
+    if (!error) {
+      if (sync) probe.done = true;
+      cb();
+      return;
+    }
+    if (sync) probe.failed = true;
+    if (this.destroyed || this.readableEnded) {
+      cb(error);
+      return;
+    }
+    // The Writable allows one write at a time, so there is never more than one error to hold.
+    this.heldError = { error, cb };
+    this.graceTimer = setTimeout(() => this.releaseError(), WRITE_ERROR_GRACE_MS);
+    this.graceTimer.unref();
+  }
+
+  private releaseError(): void {
+    const held = this.heldError;
+    if (!held) return;
+    this.heldError = null;
+    if (this.graceTimer) clearTimeout(this.graceTimer);
+    this.graceTimer = null;
+    held.cb(held.error); // the Writable destroys the socket now
+  }
+}
+
 /** The pure-JS transport on node:net. */
 export class JsTransport implements Transport {
   readonly kind = 'js' as const;
 
   private readonly queue = new FrameQueue();
-  private calls: string[] = [];
+  /** callAgent() frames and report frames, written ahead of telemetry; bounded together by maxQueueBytes. */
+  private readonly calls = new FrameQueue();
+  private readonly reports = new FrameQueue();
   private inFlight: Batch[] = [];
   /** Characters of telemetry handed to the socket and not yet confirmed. */
   private inFlightUnits = 0;
+  /** Characters of call and report frames handed to the socket and not yet confirmed. */
+  private inFlightCallUnits = 0;
   private readonly splitter: LineSplitter;
-  private socket: net.Socket | null = null;
+  private socket: AgentSocket | null = null;
   private retryTimer: NodeJS.Timeout | null = null;
   private hello = '';
   private started = false;
@@ -112,20 +205,25 @@ export class JsTransport implements Transport {
   }
 
   call(frame: string): boolean {
-    if (!this.isLinked) {
+    if (!this.isLinked || !this.callFits(frame)) {
       this.c.droppedCalls++;
       this.events.onDrop('calls', 1);
       return false;
     }
-    this.calls.push(frame);
+    this.calls.push(frame, frame.length);
     this.flush();
     return true;
   }
 
   report(frame: string): void {
-    if (!this.isLinked) return;
-    this.calls.push(frame);
+    if (!this.isLinked || !this.callFits(frame)) return;
+    this.reports.push(frame, frame.length);
     this.flush();
+  }
+
+  /** Whether `frame` keeps the call and report frames waiting to be written within maxQueueBytes. */
+  private callFits(frame: string): boolean {
+    return this.calls.bytes + this.reports.bytes + this.inFlightCallUnits + frame.length <= this.options.maxQueueBytes;
   }
 
   hold(held: boolean): void {
@@ -144,11 +242,16 @@ export class JsTransport implements Transport {
 
   counters(): TransportCounters {
     let buffered = this.queue.length;
-    for (const b of this.inFlight) if (b.kind === 'telemetry') buffered += b.frames.length;
+    let callsBuffered = this.calls.length;
+    for (const b of this.inFlight) {
+      if (b.kind === 'telemetry') buffered += b.frames.length;
+      else if (b.kind === 'call') callsBuffered += b.frames.length;
+    }
     return {
       ...this.c,
       buffered,
       bufferedBytes: this.queue.bytes + this.inFlightUnits,
+      callsBuffered,
     };
   }
 
@@ -166,7 +269,8 @@ export class JsTransport implements Transport {
 
   private connect(): void {
     this.retryTimer = null;
-    const socket = net.createConnection({ path: this.options.socketPath });
+    const socket = new AgentSocket();
+    socket.connect({ path: this.options.socketPath });
     this.socket = socket;
     if (!this.refed) socket.unref();
     let failure: Error | null = null;
@@ -181,7 +285,7 @@ export class JsTransport implements Transport {
     socket.on('close', () => this.onClose(socket, failure));
   }
 
-  private onConnect(socket: net.Socket): void {
+  private onConnect(socket: AgentSocket): void {
     if (this.connections++ > 0) this.c.reconnects++;
     this.isLinked = true;
     this.held = false;
@@ -191,7 +295,7 @@ export class JsTransport implements Transport {
     this.flush();
   }
 
-  private onClose(socket: net.Socket, failure: Error | null): void {
+  private onClose(socket: AgentSocket, failure: Error | null): void {
     if (socket !== this.socket) return;
     this.socket = null;
     const closedByStop = !this.started || this.stopping !== null;
@@ -204,24 +308,25 @@ export class JsTransport implements Transport {
       return;
     }
     this.isLinked = false;
-    this.settleInFlight();
+    const lostCalls = this.settleInFlight() + this.clearCalls();
     if (closedByStop) {
       this.wakeIdle();
       return;
     }
     const over = this.queue.length - this.options.maxBufferedMsgs;
     if (over > 0) this.drop('overflow', this.queue.dropOldest(over));
-    if (this.calls.length) {
-      this.c.droppedCalls += this.calls.length;
-      this.calls = [];
-    }
+    if (lostCalls > 0) this.events.onDrop('calls', lostCalls);
     this.wakeIdle();
     this.events.onUnlink(failure);
     this.scheduleRetry();
   }
 
-  /** The connection is gone: frames the kernel did not take are queued again, whole, in order. */
-  private settleInFlight(): void {
+  /**
+   * The connection is gone: telemetry the kernel did not take is queued again, whole, in order; call
+   * frames it did not take are counted as dropped (returned: how many).
+   */
+  private settleInFlight(): number {
+    let lostCalls = 0;
     const frames: string[] = [];
     const sizes: number[] = [];
     for (const batch of this.inFlight) {
@@ -239,13 +344,24 @@ export class JsTransport implements Transport {
           frames.push(batch.frames[i]!);
           sizes.push(batch.sizes[i]!);
         } else if (batch.kind === 'call') {
-          this.c.droppedCalls++;
+          lostCalls++;
         }
       }
     }
     this.inFlight = [];
     this.inFlightUnits = 0;
+    this.inFlightCallUnits = 0;
     this.queue.unshift(frames, sizes);
+    this.c.droppedCalls += lostCalls;
+    return lostCalls;
+  }
+
+  /** Call and report frames never written are not kept across connections: count the calls as dropped. */
+  private clearCalls(): number {
+    const lost = this.calls.clear();
+    this.reports.clear();
+    this.c.droppedCalls += lost;
+    return lost;
   }
 
   private scheduleRetry(): void {
@@ -265,24 +381,27 @@ export class JsTransport implements Transport {
   private flush(): void {
     const socket = this.socket;
     if (!this.isLinked || !socket) return;
-    if (this.calls.length) {
-      const calls = this.calls;
-      this.calls = [];
-      this.writeBatch(socket, 'call', calls, calls.map((f) => f.length));
-    }
-    if (this.held) return;
     // Hand the socket a batch only while it has nothing pending: then libuv writes it at once and we
     // learn how much the kernel took (syncBytes). A batch queued behind a pending write would be
     // written later, in part, and merged with others into one writev, with no way to learn how much
     // of it was delivered if the connection broke: all of it would be re-sent, duplicating up to the
-    // whole in-flight window at the agent. Kept in our own queue instead, its fate stays known.
-    while (this.queue.length > 0 && socket.writableLength === 0) {
-      const { frames, sizes } = this.queue.take(BATCH_BYTES);
-      this.writeBatch(socket, 'telemetry', frames, sizes);
+    // whole in-flight window at the agent. Kept in our own queues instead, its fate stays known and
+    // the queues stay bounded (calls included: the Writable's own buffer has no bound).
+    // Calls and reports go first, at the next frame boundary; they are written even while held.
+    while (socket.writableLength === 0) {
+      if (this.calls.length > 0) this.writeQueued(socket, 'call', this.calls);
+      else if (this.reports.length > 0) this.writeQueued(socket, 'report', this.reports);
+      else if (this.queue.length > 0 && !this.held) this.writeQueued(socket, 'telemetry', this.queue);
+      else break;
     }
   }
 
-  private writeBatch(socket: net.Socket, kind: BatchKind, frames: string[], sizes: number[]): void {
+  private writeQueued(socket: AgentSocket, kind: BatchKind, queue: FrameQueue): void {
+    const { frames, sizes } = queue.take(BATCH_BYTES);
+    this.writeBatch(socket, kind, frames, sizes);
+  }
+
+  private writeBatch(socket: AgentSocket, kind: BatchKind, frames: string[], sizes: number[]): void {
     let units = 0;
     for (const s of sizes) units += s;
     const data = frames.length === 1 ? frames[0]! : frames.join('');
@@ -290,28 +409,52 @@ export class JsTransport implements Transport {
     const batch: Batch = { kind, frames, sizes, units, bytes, syncBytes: 0, settled: false };
     this.inFlight.push(batch);
     if (kind === 'telemetry') this.inFlightUnits += units;
-    const idleBefore = socket.writableLength === 0;
-    socket.write(data, (err) => this.onWritten(batch, err));
-    if (idleBefore && !batch.settled) {
-      // libuv writes what the kernel takes at once and queues the rest; what it took is delivered.
-      const pending = (socket as unknown as { _handle?: StreamHandle })._handle?.writeQueueSize;
-      batch.syncBytes = typeof pending === 'number' ? Math.max(0, bytes - pending) : 0;
+    else if (kind === 'call' || kind === 'report') this.inFlightCallUnits += units;
+    const probe: WriteProbe = { called: false, done: false, failed: false };
+    socket.probe = probe;
+    try {
+      socket.write(data, (err) => this.onWritten(socket, batch, err));
+    } finally {
+      socket.probe = null;
     }
+    batch.syncBytes = this.deliveredAtOnce(socket, probe, bytes);
   }
 
-  private onWritten(batch: Batch, err: Error | null | undefined): void {
-    if (batch.settled || err) return; // settleInFlight() accounts for it when the socket closes
+  /**
+   * Bytes of a write() known to be in the kernel as soon as it returns. Nothing when the Writable
+   * buffered it (it goes out later, merged, its fate unknown) or when the write failed at once (an
+   * error from uv_try_write means no byte of it was written). All when it completed at once. When
+   * libuv took part of it and queued the rest, the rest is its private write queue size: there is no
+   * public figure for a partial write, so that field is read here only, right after the write, when
+   * it holds exactly this write's remainder (the socket had nothing else pending); absent, nothing
+   * counts as delivered and the batch is re-sent whole should the connection break.
+   */
+  private deliveredAtOnce(socket: AgentSocket, probe: WriteProbe, bytes: number): number {
+    if (!probe.called || probe.failed) return 0;
+    if (probe.done) return bytes;
+    const pending = (socket as unknown as { _handle?: StreamHandle | null })._handle?.writeQueueSize;
+    return typeof pending === 'number' && pending <= bytes ? bytes - pending : 0;
+  }
+
+  private onWritten(socket: AgentSocket, batch: Batch, err: Error | null | undefined): void {
+    // A failed write is accounted by settleInFlight() when the socket closes. So is a "successful" one
+    // reported after the socket was destroyed: Node calls back without an error for a write that
+    // libuv cancelled at the close.
+    if (batch.settled || err || socket.destroyed) return;
     batch.settled = true;
     const i = this.inFlight.indexOf(batch);
     if (i >= 0) this.inFlight.splice(i, 1);
     if (batch.kind === 'telemetry') this.inFlightUnits -= batch.units;
+    else if (batch.kind === 'call' || batch.kind === 'report') this.inFlightCallUnits -= batch.units;
     this.countWritten(batch.kind, batch.frames.length, batch.bytes);
-    if (this.queue.length > 0) this.flush();
+    if (this.queue.length > 0 || this.calls.length > 0 || this.reports.length > 0) this.flush();
     if (this.needDrain && this.isLinked && this.queue.bytes + this.inFlightUnits < this.options.highWaterMark) {
       this.needDrain = false;
       this.events.onDrain();
     }
-    if (this.inFlight.length === 0 && (this.queue.length === 0 || this.held) && this.calls.length === 0) this.wakeIdle();
+    if (this.inFlight.length === 0 && (this.queue.length === 0 || this.held) && this.calls.length === 0 && this.reports.length === 0) {
+      this.wakeIdle();
+    }
   }
 
   private countWritten(kind: BatchKind, frames: number, bytes: number): void {
@@ -358,18 +501,17 @@ export class JsTransport implements Transport {
     this.socket = null;
     this.isLinked = false;
     this.held = false;
+    // Calls lost at stop are counted, not reported: the application asked for the stop.
     this.settleInFlight();
-    if (this.calls.length) {
-      this.c.droppedCalls += this.calls.length;
-      this.calls = [];
-    }
+    this.clearCalls();
     this.drop('stop', this.queue.clear());
     this.splitter.reset();
   }
 
   private waitIdle(deadline: number): Promise<boolean> {
     return new Promise((resolve) => {
-      const idle = () => this.inFlight.length === 0 && this.queue.length === 0 && this.calls.length === 0;
+      const idle = () =>
+        this.inFlight.length === 0 && this.queue.length === 0 && this.calls.length === 0 && this.reports.length === 0;
       if (idle() || !this.isLinked) return resolve(idle());
       const timer = setTimeout(() => {
         this.idleWaiter = null;
@@ -382,7 +524,7 @@ export class JsTransport implements Transport {
     });
   }
 
-  private waitClosed(socket: net.Socket, deadline: number): Promise<void> {
+  private waitClosed(socket: AgentSocket, deadline: number): Promise<void> {
     return new Promise((resolve) => {
       if (socket.closed) return resolve();
       const timer = setTimeout(() => socket.destroy(), Math.max(0, deadline - Date.now()));
