@@ -1,5 +1,7 @@
 #include "io_loop.h"
 
+#include "test_fault.h"
+
 #include <poll.h>
 #if defined(__GLIBC__)
 #include <malloc.h>
@@ -390,6 +392,7 @@ void IoLoop::ReadSome(std::unique_lock<std::mutex>& lk) {
     if (errno != EAGAIN && errno != EWOULDBLOCK) err = errno;
     break;
   }
+  if (!batch.sizes.empty() && TestFaultFires(TestFault::kIo)) throw std::bad_alloc();
   lk.lock();
   for (uint64_t bytes : batch.oversize) {
     counters_.oversizeFrames++;

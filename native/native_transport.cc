@@ -1,5 +1,7 @@
 #include "native_transport.h"
 
+#include "test_fault.h"
+
 #include <algorithm>
 #include <cstring>
 #include <string>
@@ -265,6 +267,9 @@ void NativeTransport::DeliverEvents(Napi::Env env, Napi::Function callback, Nati
   // After the cleanup hook ran, JavaScript can no longer be called: the events die with the env.
   if (events.empty() || !self->tsfnLive_) return;
   try {
+    for (const IoEvent& e : events) {
+      if (e.type == IoEvent::kStopped && TestFaultFires(TestFault::kDeliver)) throw std::bad_alloc();
+    }
     self->CallWithEvents(env, callback, events);
   } catch (const Napi::Error&) {
     // Building the list failed (out of memory or the environment is stopping): nothing to report to,
