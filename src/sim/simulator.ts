@@ -638,16 +638,20 @@ export class AgentSimulator extends EventEmitter {
     const server = this.server;
     this.server = null;
     this.isListening = false;
-    const dropped = this.live.slice();
-    for (const c of dropped) this.drop(c);
-    // Resolve only after every dropped client's 'disconnect' has been emitted, not merely when
-    // the server is closed (which node can report first).
-    const pending: Promise<void>[] = dropped.map((c) => c.done);
+    // Stop accepting first: a client dropped while the listener is still open may reconnect at once
+    // into its backlog, and such a connection is reset when the listener closes without ever being
+    // accepted, which no real agent does.
+    const pending: Promise<void>[] = [];
     if (server) {
       pending.push(new Promise<void>((resolve) => server.close(() => resolve())));
       this.log('server closed');
     }
     this.unlinkOwnSocket();
+    const dropped = this.live.slice();
+    for (const c of dropped) this.drop(c);
+    // Resolve only after every dropped client's 'disconnect' has been emitted, not merely when
+    // the server is closed (which node can report first).
+    for (const c of dropped) pending.push(c.done);
     return Promise.all(pending).then(() => undefined);
   }
 
