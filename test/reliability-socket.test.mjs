@@ -3,9 +3,10 @@
 // says why through 'connectError' and its counters, and links as soon as a good agent is there.
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { chmodSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, unlinkSync, writeFileSync } from 'node:fs';
+import { chmodSync, copyFileSync, cpSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, unlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { transports, makeSDK, startAndWait, waitFor, DEADLINE_MS } from './helpers.mjs';
 import { spawnAgent } from './fixtures/rel-churn.mjs';
 import { forkSdk } from './fixtures/rel-child.mjs';
@@ -17,6 +18,32 @@ function scratch(t) {
     rmSync(dir, { recursive: true, force: true });
   });
   return dir;
+}
+
+const REPO = fileURLToPath(new URL('..', import.meta.url));
+
+/**
+ * What the SDK child needs (dist/, the addon, the child script), copied under `dir` where any user
+ * can read it: a child run as another user cannot read a checkout under a directory only its owner
+ * may enter (root's home, a mktemp -d). Returns the child script's path and its environment.
+ */
+function readableCopy(dir) {
+  const root = join(dir, 'pkg');
+  cpSync(join(REPO, 'dist'), join(root, 'dist'), { recursive: true });
+  const addon = join(REPO, 'build', 'Release', 'iottly_native.node');
+  if (existsSync(addon)) {
+    mkdirSync(join(root, 'build', 'Release'), { recursive: true });
+    copyFileSync(addon, join(root, 'build', 'Release', 'iottly_native.node'));
+  }
+  const env = {};
+  if (process.env.IOTTLY_SDK_NATIVE_PATH) {
+    env.IOTTLY_SDK_NATIVE_PATH = join(root, 'explicit.node');
+    copyFileSync(process.env.IOTTLY_SDK_NATIVE_PATH, env.IOTTLY_SDK_NATIVE_PATH);
+  }
+  mkdirSync(join(root, 'test', 'fixtures'), { recursive: true });
+  const childPath = join(root, 'test', 'fixtures', 'rel-sdk-child.mjs');
+  copyFileSync(join(REPO, 'test', 'fixtures', 'rel-sdk-child.mjs'), childPath);
+  return { childPath, env };
 }
 
 function startAgent(t, socketPath, logFile) {
@@ -103,8 +130,13 @@ for (const transport of transports()) {
       chmodSync(socketPath, 0o777);
       // root ignores permissions, so under root the app runs as nobody.
       const asRoot = process.getuid?.() === 0;
-      const spawnOptions = asRoot ? { uid: 65534, gid: 65534 } : {};
-      const app = await forkSdk(t, { socketPath, transport, options: { reconnectIntervalMs: 50 } }, { deadlineMs: DEADLINE_MS, spawnOptions });
+      const copy = asRoot ? readableCopy(dir) : null;
+      const spawnOptions = asRoot ? { uid: 65534, gid: 65534, cwd: dir, env: copy.env } : {};
+      const app = await forkSdk(
+        t,
+        { socketPath, transport, options: { reconnectIntervalMs: 50 } },
+        { deadlineMs: DEADLINE_MS, spawnOptions, childPath: copy?.childPath },
+      );
       await app.ask('start');
       const denied = await app.waitEvent((e) => e.event === 'connectError', 'a connectError');
       assert.equal(denied.code, 'EACCES', denied.message);
