@@ -95,7 +95,14 @@ for (const transport of transports()) {
       while (run < got.length && got[got.length - 1 - run] === got[got.length - run] - 1) run++;
       const newestThatFit = Math.floor(maxQueueBytes / frameSize(N - 1)) - 1;
       assert.ok(run >= newestThatFit, `the newest ${run} messages arrived in a run; at least ${newestThatFit} fit the queue`);
-      assert.equal(got[0], 0, 'the first messages went to the kernel before it filled up');
+      if (transport === 'js') {
+        // The JS transport hands full batches to the kernel from inside send(), so the first ones
+        // were written before the queue filled. The native transport's writer is another thread: on
+        // a busy machine it may not run at all during a burst this short (~150 ms), and then the
+        // oldest messages are the ones the bound drops, as counted above (every message before
+        // got[0] is missing and `got.length` is exactly what was not dropped).
+        assert.equal(got[0], 0, 'the first messages went to the kernel before it filled up');
+      }
 
       // And the link works normally again.
       assert.equal(client.send({ seq: N }), true);
