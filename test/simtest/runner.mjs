@@ -1,0 +1,126 @@
+// Runs the simulation: fast-check generates a configuration and a command sequence, runs it with
+// fc.asyncModelRun against a fresh World (one SDK, one scripted agent), checks the end-of-sequence
+// invariants, and on failure shrinks and reports the seed, the path and the shrunk sequence in the
+// form replay() takes, ready to paste into a regression test.
+import fc from 'fast-check';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { createRequire } from 'node:module';
+import { Start, commandArbitraries, commandFrom, initialModel } from './commands.mjs';
+import { InvariantError, checkEnd, checkNoLeak, checkStopped, waitFor } from './invariants.mjs';
+import { World, installProcessHooks, processState } from './world.mjs';
+
+const require = createRequire(import.meta.url);
+
+export function loadSdk() {
+  return require('../../dist/index.js');
+}
+
+/** The configuration of one sequence (drawn by fast-check too, so it shrinks and replays). */
+export const configArbitrary = fc.record({
+  backend: fc.oneof({ weight: 7, arbitrary: fc.constant('inproc') }, { weight: 1, arbitrary: fc.constant('child') }),
+  maxBufferedMsgs: fc.constantFrom(0, 1, 5, 10, 50),
+  /** start() before the first command (most sequences; the others start when a command says so). */
+  autoStart: fc.oneof({ weight: 4, arbitrary: fc.constant(true) }, { weight: 1, arbitrary: fc.constant(false) }),
+});
+
+const SEQUENCE_DEADLINE_MS = 30_000;
+
+/** Run one sequence (`cmds`: an iterable of commands) against a fresh world; throws on a violation. */
+export async function runSequence(sdk, transport, config, cmds, stats) {
+  await installProcessHooks();
+  const dir = mkdtempSync(join(tmpdir(), 'iottly-simtest-'));
+  const world = new World(sdk, transport, dir, { ...config, workers: false });
+  let ok = false;
+  try {
+    await world.setup();
+    const model = initialModel(config);
+    const all = config.autoStart ? [new Start({}), ...cmds] : cmds;
+    await fc.asyncModelRun(() => ({ model, real: world }), all);
+    if (stats) stats.steps += model.steps;
+    // The end: stop (timed, as a step), let the agent read what is left, check everything.
+    const t0 = Date.now();
+    await world.sdk.stop();
+    if (model.running) checkStopped(world, Date.now() - t0, world.baseline.threads);
+    world.stopResolved = true;
+    await world.agent.resumeAll?.().catch?.(() => {});
+    await waitFor(() => world.log.order.every((c) => !c.open || c.frames.length === 0), 2000);
+    checkEnd(world);
+    ok = true;
+  } finally {
+    await withDeadline(world.teardown(), 5000, 'teardown (stop() and closing the agent)');
+    rmSync(dir, { recursive: true, force: true });
+  }
+  if (ok) await checkNoLeak(world);
+}
+
+function withDeadline(p, ms, what) {
+  let timer;
+  return Promise.race([
+    p.finally(() => clearTimeout(timer)),
+    new Promise((_, reject) => {
+      timer = setTimeout(() => reject(new InvariantError('stop-time', `${what} still pending after ${ms} ms`)), ms);
+    }),
+  ]);
+}
+
+/** Replay a printed sequence: replay({ transport, config, commands: [["Start", {}], ...] }). */
+export async function replay({ transport, config, commands }) {
+  const sdk = loadSdk();
+  await runSequence(sdk, transport, config, commands.map(commandFrom));
+}
+
+/**
+ * Run `runs` sequences on `transport` (or until `untilMs`). Returns { transport, runs, steps, ms,
+ * failure } where failure, if any, has { seed, path, invariant, message, config, commands, snippet }.
+ */
+export async function simulate({ sdk = loadSdk(), transport, seed, runs, path, maxCommands = 10, untilMs, log = () => {} }) {
+  await installProcessHooks();
+  const stats = { steps: 0, sequences: 0 };
+  const t0 = Date.now();
+  const property = fc.asyncProperty(configArbitrary, fc.commands(commandArbitraries(), { maxCommands, size: 'max' }), async (config, cmds) => {
+    stats.sequences++;
+    await runSequence(sdk, transport, config, cmds, stats);
+  });
+  const params = { seed, numRuns: runs, timeout: SEQUENCE_DEADLINE_MS, markInterruptAsFailure: false };
+  if (path) params.path = path;
+  if (untilMs) params.interruptAfterTimeLimit = Math.max(1000, untilMs - Date.now());
+  const out = await fc.check(property, params);
+  const result = { transport, runs: out.numRuns, sequences: stats.sequences, steps: stats.steps, ms: Date.now() - t0, seed: out.seed, interrupted: out.interrupted, failure: null };
+  if (out.failed) {
+    const [config, cmds] = out.counterexample;
+    const printed = String(cmds);
+    const replayPath = /replayPath="([^"]*)"/.exec(printed)?.[1] ?? null;
+    const list = printed.replace(/\s*\/\*.*\*\/\s*$/, '');
+    const commands = list ? JSON.parse(`[${list}]`) : [];
+    const err = out.errorInstance;
+    result.failure = {
+      seed: out.seed,
+      path: out.counterexamplePath,
+      replayPath,
+      invariant: err?.invariant ?? 'exception',
+      message: err instanceof Error ? err.message : String(out.error),
+      config,
+      commands,
+      snippet: snippet(transport, config, commands, err?.invariant ?? 'exception'),
+      reproduce: `npm run simtest -- --transport ${transport} --seed ${out.seed} --path ${out.counterexamplePath} --runs ${runs}`,
+    };
+  }
+  log(`planted exceptions caught as uncaught (expected): ${processState.plantedUncaught}`);
+  return result;
+}
+
+function snippet(transport, config, commands, invariant) {
+  const lines = commands.map((c) => `      ${JSON.stringify(c)},`).join('\n');
+  return [
+    `test('simtest regression (${transport}): ${invariant}', () =>`,
+    `  replay({`,
+    `    transport: ${JSON.stringify(transport)},`,
+    `    config: ${JSON.stringify(config)},`,
+    `    commands: [`,
+    lines,
+    `    ],`,
+    `  }));`,
+  ].join('\n');
+}
