@@ -74,7 +74,13 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
       offset += len;
     }
     if (offset != batch.bytes.size()) Fail("packed bytes longer than the sum of line sizes");
-    gotOversize.insert(gotOversize.end(), batch.oversize.begin(), batch.oversize.end());
+    uint64_t skipped = 0;
+    for (const iottly::OversizeRun& run : batch.oversize) {
+      if (run.count == 0) Fail("an empty oversize run");
+      gotOversize.insert(gotOversize.end(), run.count, run.bytes);
+      skipped += run.bytes * run.count;
+    }
+    if (skipped != batch.oversizeBytes) Fail("oversizeBytes is not the sum of the runs");
   }
   Reference(stream, max, want);
   if (gotLines != want.lines) Fail("lines differ from the reference split");

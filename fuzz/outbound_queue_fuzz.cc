@@ -159,10 +159,11 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
         if (m.linked) {
           const size_t id = m.calls.size();
           const std::string frame = "C" + std::to_string(id) + "\n";
+          // Over the call bound nothing is queued and nothing is expected at the agent.
+          if (!m.queue.PushCall(iottly::Frame{std::make_shared<const std::string>(frame), 0, uint32_t(frame.size())}, false)) break;
           m.calls.push_back(frame);
           m.callConnection.push_back(m.connection);
           m.callSeen.push_back(false);
-          m.queue.PushCall(iottly::Frame{std::make_shared<const std::string>(frame), 0, uint32_t(frame.size())});
         }
         break;
       case 2:

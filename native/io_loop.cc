@@ -40,6 +40,13 @@ int MillisUntil(std::chrono::steady_clock::time_point when) {
 std::shared_ptr<const std::string> MakeChunk(std::string s) {
   return std::make_shared<const std::string>(std::move(s));
 }
+
+// Inbound bytes an event stands for in the read-ahead accounting.
+uint64_t InboundBytes(const IoEvent& e) {
+  if (e.type == IoEvent::kFrames) return e.bytes.size();
+  if (e.type == IoEvent::kOversize) return e.count * e.lines;
+  return 0;
+}
 }  // namespace
 
 IoLoop::IoLoop(IoOptions options, std::function<void()> notify)
@@ -62,10 +69,17 @@ void IoLoop::Start(std::string hello) {
     state_ = State::kIdle;
     quit_ = false;
     held_ = false;
+    // A 'drain' armed before a stop is not owed to this run: JavaScript forgot its wait at the stop.
+    needDrain_ = false;
     wantPollOut_ = false;
+    writeError_ = 0;
     stopRequested_ = false;
+    stoppedPending_ = false;
+    ended_ = false;
     goodbyeQueued_ = false;
     sleeping_ = false;
+    queuedInbound_ = 0;
+    deliveredInbound_ = 0;
     retryAt_ = Clock::now();
   }
   if (readBuf_.empty()) readBuf_.resize(kReadBytes);
@@ -91,6 +105,12 @@ IoLoop::PushResult IoLoop::PushTelemetry(std::string frames, bool wantDrain) {
   }
   auto chunk = MakeChunk(std::move(frames));
   std::lock_guard<std::mutex> lk(mu_);
+  if (stopRequested_) {
+    // stop() is in progress: the goodbye must be the last frame on the connection, and the thread
+    // may already have queued or written it, so nothing sent now is written; it is dropped as 'stop'.
+    counters_.droppedStop += sizes.size();
+    return PushResult{0, sizes.size(), queue_.TelemetryCount(), queue_.TelemetryBytes()};
+  }
   const size_t dropped = queue_.PushTelemetry(std::move(chunk), sizes, state_ == State::kLinked);
   counters_.droppedOverflow += dropped;
   if (wantDrain) {
@@ -98,18 +118,19 @@ IoLoop::PushResult IoLoop::PushTelemetry(std::string frames, bool wantDrain) {
     CheckDrain();  // already under the mark (the thread wrote meanwhile): 'drain' follows at once
   }
   if (state_ == State::kLinked && !held_) Wake();
-  return PushResult{dropped, queue_.TelemetryCount(), queue_.TelemetryBytes()};
+  return PushResult{dropped, 0, queue_.TelemetryCount(), queue_.TelemetryBytes()};
 }
 
-bool IoLoop::PushCall(std::string frame) {
+bool IoLoop::PushCall(std::string frame, bool report) {
   const uint32_t size = static_cast<uint32_t>(frame.size());
   auto chunk = MakeChunk(std::move(frame));
   std::lock_guard<std::mutex> lk(mu_);
-  if (state_ != State::kLinked || stopRequested_) {
-    counters_.droppedCalls++;
+  // A broken write side (writeError_) will not write it: the link is about to be declared lost.
+  if (state_ != State::kLinked || stopRequested_ || writeError_ != 0 ||
+      !queue_.PushCall(Frame{std::move(chunk), 0, size}, report)) {
+    if (!report) counters_.droppedCalls++;
     return false;
   }
-  queue_.PushCall(Frame{std::move(chunk), 0, size});
   Wake();
   return true;
 }
@@ -123,8 +144,18 @@ void IoLoop::Hold(bool held) {
 void IoLoop::RequestStop(std::string goodbye, uint32_t timeoutMs) {
   std::lock_guard<std::mutex> lk(mu_);
   goodbye_ = std::move(goodbye);
+  const bool wasRequested = stopRequested_;
   stopRequested_ = true;
   stopDeadline_ = Clock::now() + std::chrono::milliseconds(timeoutMs);
+  if (ended_ && !wasRequested) {
+    // The thread already ended on an exception it could not recover from: nobody else will say
+    // 'stopped', and stop() must still resolve (and join it).
+    counters_.droppedCalls += queue_.Reset();
+    const size_t dropped = queue_.ClearTelemetry();
+    counters_.droppedStop += dropped;
+    SetStopped(dropped);
+    return;
+  }
   Wake();
 }
 
@@ -170,6 +201,10 @@ void IoLoop::Join() {
     thread_.join();
     ReleaseBuffers();
     ReleaseFreedMemory();
+    // Telemetry sent from now on is kept for the next start(), no longer refused as 'stop'.
+    std::lock_guard<std::mutex> lk(mu_);
+    stopRequested_ = false;
+    ended_ = false;
   }
   if (wakeFd_ >= 0) {
     close(wakeFd_);
@@ -177,31 +212,109 @@ void IoLoop::Join() {
   }
 }
 
-std::vector<IoEvent> IoLoop::TakeEvents() {
+std::vector<IoEvent> IoLoop::TakeEvents(bool& stopped, uint64_t& stoppedDropped) {
   std::vector<IoEvent> out;
   std::lock_guard<std::mutex> lk(mu_);
   out.swap(events_);
+  deliveredInbound_ += queuedInbound_;
+  queuedInbound_ = 0;
+  stopped = stoppedPending_;
+  stoppedDropped = stoppedDropped_;
+  stoppedPending_ = false;
   return out;
+}
+
+void IoLoop::Requeue(std::vector<IoEvent>&& events, bool stopped, uint64_t stoppedDropped) {
+  std::lock_guard<std::mutex> lk(mu_);
+  const bool wasIdle = events_.empty() && !stoppedPending_;
+  if (stopped) {
+    stoppedPending_ = true;
+    stoppedDropped_ = stoppedDropped;
+  }
+  uint64_t bytes = 0;
+  for (const IoEvent& e : events) bytes += InboundBytes(e);
+  bytes = std::min(bytes, deliveredInbound_);
+  deliveredInbound_ -= bytes;
+  try {
+    // In front of whatever the thread posted since, to keep the order.
+    events.insert(events.end(), std::make_move_iterator(events_.begin()), std::make_move_iterator(events_.end()));
+    events_.swap(events);
+    queuedInbound_ += bytes;
+  } catch (...) {
+    // Not even that: these events are lost (the 'stopped' flag is not). Reading must not wait for a
+    // consumed() that will not come for their frames.
+  }
+  if (readPaused_) {
+    readPaused_ = false;
+    Wake();
+  }
+  if (wasIdle && (!events_.empty() || stoppedPending_)) notify_();
 }
 
 void IoLoop::InboundConsumed() {
   std::lock_guard<std::mutex> lk(mu_);
-  pendingInbound_ = 0;
+  // Everything handed over so far has been handled; batches still waiting in events_ have not.
+  deliveredInbound_ = 0;
   if (readPaused_) {
     readPaused_ = false;
     Wake();
   }
 }
 
-void IoLoop::ReadCounters(Counters& out, size_t& buffered, uint64_t& bufferedBytes) {
+void IoLoop::ReadCounters(Counters& out, size_t& buffered, uint64_t& bufferedBytes, size_t& callsBuffered) {
   std::lock_guard<std::mutex> lk(mu_);
   out = counters_;
   buffered = queue_.TelemetryCount();
   bufferedBytes = queue_.TelemetryBytes();
+  callsBuffered = queue_.CallsPending();
 }
 
 void IoLoop::Run() {
   std::unique_lock<std::mutex> lk(mu_);
+  for (;;) {
+    try {
+      RunLoop(lk);
+      break;
+    } catch (...) {
+      // Out of memory (or any other exception) in the loop: escaping the thread would be
+      // std::terminate, taking the application down for what is a lost connection at worst.
+      if (!lk.owns_lock()) lk.lock();
+      if (!Recover(lk)) break;
+    }
+  }
+  ended_ = true;
+}
+
+bool IoLoop::Recover(std::unique_lock<std::mutex>& lk) {
+  try {
+    if (quit_) {
+      CloseSocket();
+      return false;
+    }
+    if (stopRequested_) {
+      FinishStop(lk);
+      return false;
+    }
+    // What was being read or written is in an unknown state: drop the connection and start over,
+    // as after a socket error (the partial line goes with it; the queue re-sends cut telemetry).
+    if (state_ == State::kLinked) {
+      LinkLost(ENOMEM, "io");
+    } else if (state_ == State::kConnecting) {
+      ConnectFailed(ENOMEM);
+    } else {
+      retryAt_ = Clock::now() + std::chrono::milliseconds(options_.reconnectIntervalMs);
+    }
+    return true;
+  } catch (...) {
+    // Even that failed: end the thread. Closing and flagging allocate nothing, so stop() resolves.
+    if (!lk.owns_lock()) lk.lock();
+    CloseSocket();
+    if (stopRequested_) SetStopped(0);
+    return false;
+  }
+}
+
+void IoLoop::RunLoop(std::unique_lock<std::mutex>& lk) {
   for (;;) {
     if (quit_) {
       CloseSocket();
@@ -209,7 +322,8 @@ void IoLoop::Run() {
     }
     if (stopRequested_) {
       held_ = false;
-      if (state_ != State::kLinked || Clock::now() >= stopDeadline_ ||
+      // A failed write: no goodbye can follow on this connection.
+      if (state_ != State::kLinked || Clock::now() >= stopDeadline_ || writeError_ != 0 ||
           (goodbyeQueued_ && queue_.Idle())) {
         FinishStop(lk);
         return;
@@ -231,14 +345,14 @@ void IoLoop::Run() {
       fds[1].events = POLLOUT;
       nfds = 2;
     } else if (state_ == State::kLinked) {
-      readPaused_ = pendingInbound_ >= options_.maxFrameBytes + kInboundSlack;
+      readPaused_ = queuedInbound_ + deliveredInbound_ >= options_.maxFrameBytes + kInboundSlack;
       fds[1].events = static_cast<short>((readPaused_ ? 0 : POLLIN) | (wantPollOut_ ? POLLOUT : 0));
       // Paused with nothing to write: leave the socket out, or a hang-up would wake us in a loop.
       if (fds[1].events == 0) fds[1].fd = -1;
       nfds = 2;
     }
     int timeout = -1;
-    if (state_ == State::kLinked && !wantPollOut_ && queue_.HasWritable(held_)) {
+    if (state_ == State::kLinked && !wantPollOut_ && writeError_ == 0 && queue_.HasWritable(held_)) {
       timeout = 0;
     } else if (state_ == State::kIdle) {
       timeout = MillisUntil(retryAt_);
@@ -322,10 +436,16 @@ void IoLoop::ConnectFailed(int err) {
 
 void IoLoop::LinkLost(int err, const char* syscall) {
   CloseSocket();
-  counters_.droppedCalls += queue_.Reset();
+  const size_t calls = queue_.Reset();
+  counters_.droppedCalls += calls;
   splitter_.Reset();
   // A connection closed while stopping is the stop's business: no unlink, everything left is 'stop'.
   if (stopRequested_) return;
+  if (calls > 0) {
+    IoEvent lost{IoEvent::kCallsDropped};
+    lost.count = calls;
+    Post(std::move(lost));
+  }
   const size_t dropped = queue_.TrimToCount();
   if (dropped > 0) {
     counters_.droppedOverflow += dropped;
@@ -341,6 +461,7 @@ void IoLoop::LinkLost(int err, const char* syscall) {
 }
 
 void IoLoop::WriteSome(std::unique_lock<std::mutex>& lk) {
+  if (writeError_ != 0) return;
   for (int round = 0; round < kWriteRounds && state_ == State::kLinked; round++) {
     iov_.clear();
     const size_t bytes = queue_.Take(iov_, held_, kWriteBatchBytes);
@@ -358,8 +479,15 @@ void IoLoop::WriteSome(std::unique_lock<std::mutex>& lk) {
     lk.lock();
     queue_.Settle(n > 0 ? static_cast<size_t>(n) : 0, counters_);
     if (n < 0) {
-      if (err == EAGAIN || err == EWOULDBLOCK) wantPollOut_ = true;
-      else LinkLost(err, "write");
+      if (err == EAGAIN || err == EWOULDBLOCK) {
+        wantPollOut_ = true;
+      } else {
+        // EPIPE and the like: the agent closed, often right after writing. What it wrote may still
+        // be in our receive buffer; the reference reads it, so ReadSome drains it (under the
+        // read-ahead bound) and declares the link lost once there is no more.
+        writeError_ = err;
+        wantPollOut_ = false;
+      }
       return;
     }
     CheckDrain();
@@ -375,13 +503,17 @@ void IoLoop::ReadSome(std::unique_lock<std::mutex>& lk) {
   const int fd = fd_;
   bool eof = false;
   int err = 0;
-  const uint64_t room = options_.maxFrameBytes + kInboundSlack - std::min<uint64_t>(pendingInbound_, options_.maxFrameBytes + kInboundSlack);
+  const uint64_t bound = options_.maxFrameBytes + kInboundSlack;
+  const uint64_t room = bound - std::min<uint64_t>(queuedInbound_ + deliveredInbound_, bound);
+  // After a failed write, read until the buffer is empty (EAGAIN), not just one short read.
+  const bool draining = writeError_ != 0;
+  bool drained = false;
   lk.unlock();
-  for (int round = 0; round < kReadRounds && batch.bytes.size() < room; round++) {
+  for (int round = 0; round < kReadRounds && batch.bytes.size() + batch.oversizeBytes < room; round++) {
     const ssize_t n = read(fd, readBuf_.data(), readBuf_.size());
     if (n > 0) {
       splitter_.Push(readBuf_.data(), static_cast<size_t>(n), batch);
-      if (static_cast<size_t>(n) < readBuf_.size()) break;
+      if (!draining && static_cast<size_t>(n) < readBuf_.size()) break;
       continue;
     }
     if (n == 0) {
@@ -389,25 +521,39 @@ void IoLoop::ReadSome(std::unique_lock<std::mutex>& lk) {
       break;
     }
     if (errno == EINTR) continue;
-    if (errno != EAGAIN && errno != EWOULDBLOCK) err = errno;
+    if (errno == EAGAIN || errno == EWOULDBLOCK) drained = true;
+    else err = errno;
     break;
   }
   if (!batch.sizes.empty() && TestFaultFires(TestFault::kIo)) throw std::bad_alloc();
   lk.lock();
-  for (uint64_t bytes : batch.oversize) {
-    counters_.oversizeFrames++;
+  for (const OversizeRun& run : batch.oversize) {
+    counters_.oversizeFrames += run.count;
+    // A run of the length of the last pending one joins it: a flood of identical oversize lines is
+    // one event however long JavaScript is away.
+    if (!events_.empty() && events_.back().type == IoEvent::kOversize && events_.back().count == run.bytes) {
+      events_.back().lines += run.count;
+      continue;
+    }
     IoEvent event{IoEvent::kOversize};
-    event.count = bytes;
+    event.count = run.bytes;
+    event.lines = run.count;
     Post(std::move(event));
   }
+  queuedInbound_ += batch.oversizeBytes;
   if (!batch.sizes.empty()) {
-    pendingInbound_ += batch.bytes.size();
+    queuedInbound_ += batch.bytes.size();
     IoEvent event{IoEvent::kFrames};
     event.bytes = std::move(batch.bytes);
     event.sizes = std::move(batch.sizes);
     Post(std::move(event));
   }
-  if (eof || err != 0) LinkLost(err, "read");
+  if (draining && (eof || err != 0 || drained)) {
+    // Everything received is posted: the link is lost, for the reason first seen.
+    LinkLost(writeError_, "write");
+  } else if (eof || err != 0) {
+    LinkLost(err, "read");
+  }
 }
 
 void IoLoop::FinishStop(std::unique_lock<std::mutex>& lk) {
@@ -418,9 +564,15 @@ void IoLoop::FinishStop(std::unique_lock<std::mutex>& lk) {
   counters_.droppedStop += dropped;
   splitter_.Reset();
   held_ = false;
-  IoEvent event{IoEvent::kStopped};
-  event.count = dropped;
-  Post(std::move(event));
+  SetStopped(dropped);
+}
+
+void IoLoop::SetStopped(uint64_t dropped) {
+  // A flag rather than an event: setting it allocates nothing, so it cannot fail.
+  const bool idle = events_.empty() && !stoppedPending_;
+  stoppedPending_ = true;
+  stoppedDropped_ = dropped;
+  if (idle) notify_();
 }
 
 void IoLoop::CloseGracefully(std::unique_lock<std::mutex>& lk) {
@@ -461,6 +613,7 @@ void IoLoop::CloseSocket() {
   }
   state_ = State::kIdle;
   wantPollOut_ = false;
+  writeError_ = 0;
 }
 
 void IoLoop::CheckDrain() {
@@ -471,7 +624,8 @@ void IoLoop::CheckDrain() {
 }
 
 void IoLoop::Post(IoEvent&& event) {
-  const bool first = events_.empty();
+  // A delivery is already due when events or the 'stopped' flag wait.
+  const bool first = events_.empty() && !stoppedPending_;
   events_.push_back(std::move(event));
   if (first) notify_();
 }

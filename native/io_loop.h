@@ -28,13 +28,17 @@ struct IoOptions {
 };
 
 // Something the I/O thread tells JavaScript; delivered in order, many per thread-safe call.
+// kStopped is never queued as an event: it is a flag (IoLoop::stoppedPending_), so that no failed
+// allocation or delivery can lose it.
 struct IoEvent {
-  enum Type : int32_t { kLink = 1, kUnlink, kConnectError, kFrames, kOversize, kDrop, kDrain, kStopped };
+  enum Type : int32_t { kLink = 1, kUnlink, kConnectError, kFrames, kOversize, kDrop, kDrain, kStopped, kCallsDropped };
   explicit IoEvent(Type t) : type(t) {}
   Type type;
   int32_t error = 0;             // errno for kUnlink / kConnectError, 0 for a clean EOF
-  const char* syscall = "";      // "connect", "read" or "write"
-  uint64_t count = 0;            // kOversize bytes, kDrop count (reason overflow), kStopped dropped count
+  const char* syscall = "";      // "connect", "read", "write" or "io" (an exception on the I/O thread)
+  // kOversize bytes of each skipped line, kDrop count (reason overflow), kCallsDropped count
+  uint64_t count = 0;
+  uint64_t lines = 1;            // kOversize: how many consecutive skipped lines had that length
   std::string bytes;             // kFrames: the lines back to back
   std::vector<uint32_t> sizes;   // kFrames: their lengths
 };
@@ -56,14 +60,16 @@ class IoLoop {
   bool Running() const { return thread_.joinable(); }
 
   struct PushResult {
-    size_t dropped;
+    size_t dropped;      // by the buffer policy (reason 'overflow')
+    size_t droppedStop;  // refused because stop() is in progress (reason 'stop'), already counted
     size_t count;
     uint64_t bytes;
   };
   // `frames` holds complete frames, each ending in '\n'.
   PushResult PushTelemetry(std::string frames, bool wantDrain);
-  // Returns false (and counts it) when not linked.
-  bool PushCall(std::string frame);
+  // Returns false when not linked, stopping, or over the call bound; a call (not a report) is then
+  // counted in droppedCalls.
+  bool PushCall(std::string frame, bool report);
   void Hold(bool held);
   // Asks the thread to flush, say goodbye and end; a kStopped event follows.
   void RequestStop(std::string goodbye, uint32_t timeoutMs);
@@ -74,16 +80,25 @@ class IoLoop {
   // Joins the thread once it has ended (after kStopped), closes the eventfd.
   void Join();
 
-  std::vector<IoEvent> TakeEvents();
+  // The pending events, and whether the thread has ended after a stop (then `stoppedDropped` is the
+  // count of telemetry dropped for it).
+  std::vector<IoEvent> TakeEvents(bool& stopped, uint64_t& stoppedDropped);
+  // A delivery of what TakeEvents() gave could not be made: put it back in front, to go next time.
+  void Requeue(std::vector<IoEvent>&& events, bool stopped, uint64_t stoppedDropped);
   // JavaScript has handled the frames it took and let its event loop turn: reading may go on.
   void InboundConsumed();
-  void ReadCounters(Counters& out, size_t& buffered, uint64_t& bufferedBytes);
+  void ReadCounters(Counters& out, size_t& buffered, uint64_t& bufferedBytes, size_t& callsBuffered);
 
  private:
   using Clock = std::chrono::steady_clock;
   enum class State { kIdle, kConnecting, kLinked };
 
   void Run();
+  // The loop proper; returns when the thread should end.
+  void RunLoop(std::unique_lock<std::mutex>& lk);
+  // After an exception escaped the loop: tear the link down and go on; false if the thread must end.
+  bool Recover(std::unique_lock<std::mutex>& lk);
+  void SetStopped(uint64_t dropped);
   void TryConnect();
   void Connected();
   void ConnectFailed(int err);
@@ -118,11 +133,22 @@ class IoLoop {
   std::string hello_;
   std::string goodbye_;
   uint64_t connections_ = 0;
-  // Inbound bytes posted to JavaScript and not yet taken: reading pauses past the bound, so an
-  // agent that floods a slow application cannot grow our memory (the kernel buffers, then the
-  // agent blocks), as a paused node:net socket would.
-  uint64_t pendingInbound_ = 0;
+  // Inbound bytes (kept lines and skipped oversize lines) posted for JavaScript and not yet consumed:
+  // reading pauses past the bound, so an agent that floods a slow application cannot grow our memory
+  // (the kernel buffers, then the agent blocks), as a paused node:net socket would. Split in what
+  // still waits in events_ and what deliveries handed over: consumed() settles only the latter, as
+  // batches posted meanwhile are not handled yet.
+  uint64_t queuedInbound_ = 0;
+  uint64_t deliveredInbound_ = 0;
   bool readPaused_ = false;
+  // A write failed (errno): nothing more is written, but what the agent sent before it went is read
+  // (under the read-ahead bound) before the link is declared lost.
+  int writeError_ = 0;
+  // The thread ended after a stop and JavaScript has not been told yet (see IoEvent).
+  bool stoppedPending_ = false;
+  uint64_t stoppedDropped_ = 0;
+  // The thread has returned (stopped, or ended by an exception it could not recover from).
+  bool ended_ = false;
 
   OutboundQueue queue_;
   Counters counters_;

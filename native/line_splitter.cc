@@ -54,7 +54,9 @@ void LineSplitter::Keep(const char* data, size_t n) {
 
 void LineSplitter::Finish(LineBatch& out) {
   if (skipping_) {
-    out.oversize.push_back(skipped_);
+    if (!out.oversize.empty() && out.oversize.back().bytes == skipped_) out.oversize.back().count++;
+    else out.oversize.push_back(OversizeRun{skipped_, 1});
+    out.oversizeBytes += skipped_;
     skipping_ = false;
     skipped_ = 0;
     return;

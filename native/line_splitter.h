@@ -7,18 +7,29 @@
 
 namespace iottly {
 
+// Consecutive skipped lines of one length: a flood of identical oversize lines costs one entry.
+struct OversizeRun {
+  uint64_t bytes;  // the length of each line
+  uint64_t count;
+  bool operator==(const OversizeRun& o) const { return bytes == o.bytes && count == o.count; }
+};
+
 // Inbound lines found in one read, packed: `bytes` holds them back to back, `sizes` their lengths.
 struct LineBatch {
   std::string bytes;
   std::vector<uint32_t> sizes;
-  // Lengths of lines longer than the limit that were skipped, in the order they ended.
-  std::vector<uint64_t> oversize;
+  // Lines longer than the limit that were skipped, in the order they ended, as runs of equal lengths.
+  std::vector<OversizeRun> oversize;
+  // Their total length: it counts towards the read-ahead bound like kept bytes, or an agent pouring
+  // oversize lines would be read without pause however far behind JavaScript is.
+  uint64_t oversizeBytes = 0;
 
   bool empty() const { return sizes.empty() && oversize.empty(); }
   void clear() {
     bytes.clear();
     sizes.clear();
     oversize.clear();
+    oversizeBytes = 0;
   }
 };
 

@@ -3,7 +3,9 @@
 #include "test_fault.h"
 
 #include <algorithm>
+#include <cstdint>
 #include <cstring>
+#include <limits>
 #include <string>
 #include <system_error>
 #include <utility>
@@ -13,14 +15,18 @@ namespace iottly {
 namespace {
 
 // Field order of the Float64Array filled by counters(); src/native.ts reads it in this order.
-constexpr size_t kCounterFields = 11;
+constexpr size_t kCounterFields = 12;
 
-uint64_t RequireCount(const Napi::Object& options, const char* name) {
+// A non-negative integer option that must fit `max` (the type it is stored in: on 32-bit ARM a
+// size_t would silently keep only the low 32 bits of a larger value).
+uint64_t RequireCount(const Napi::Object& options, const char* name, uint64_t max) {
   Napi::Value v = options.Get(name);
   if (!v.IsNumber()) throw Napi::TypeError::New(options.Env(), std::string("options.") + name + " must be a number");
   const double d = v.As<Napi::Number>().DoubleValue();
-  if (!(d >= 0) || d > 9007199254740991.0) {
-    throw Napi::RangeError::New(options.Env(), std::string("options.") + name + " must be a non-negative integer");
+  const double limit = std::min(static_cast<double>(max), 9007199254740991.0);
+  if (!(d >= 0) || d > limit) {
+    throw Napi::RangeError::New(options.Env(), std::string("options.") + name + " must be an integer from 0 to " +
+                                                   std::to_string(static_cast<uint64_t>(limit)));
   }
   return static_cast<uint64_t>(d);
 }
@@ -88,16 +94,18 @@ NativeTransport::NativeTransport(const Napi::CallbackInfo& info) : Napi::ObjectW
   Napi::Value path = options.Get("socketPath");
   if (!path.IsString()) throw Napi::TypeError::New(env, "options.socketPath must be a string");
   auto status = info[1].As<Napi::TypedArray>();
-  if (status.TypedArrayType() != napi_float64_array || status.ElementLength() < 2) {
-    throw Napi::TypeError::New(env, "status must be a Float64Array of at least 2 elements");
+  if (status.TypedArrayType() != napi_float64_array || status.ElementLength() < 3) {
+    throw Napi::TypeError::New(env, "status must be a Float64Array of at least 3 elements");
   }
   IoOptions io;
   io.socketPath = path.As<Napi::String>().Utf8Value();
-  io.reconnectIntervalMs = static_cast<uint32_t>(RequireCount(options, "reconnectIntervalMs"));
-  io.maxBufferedMsgs = static_cast<size_t>(RequireCount(options, "maxBufferedMsgs"));
-  io.maxQueueBytes = RequireCount(options, "maxQueueBytes");
-  io.highWaterMark = RequireCount(options, "highWaterMark");
-  io.maxFrameBytes = static_cast<size_t>(RequireCount(options, "maxFrameBytes"));
+  constexpr uint64_t kSizeMax = std::numeric_limits<size_t>::max();
+  io.reconnectIntervalMs = static_cast<uint32_t>(RequireCount(options, "reconnectIntervalMs", UINT32_MAX));
+  io.maxBufferedMsgs = static_cast<size_t>(RequireCount(options, "maxBufferedMsgs", kSizeMax));
+  io.maxQueueBytes = RequireCount(options, "maxQueueBytes", UINT64_MAX);
+  io.highWaterMark = RequireCount(options, "highWaterMark", UINT64_MAX);
+  // Line lengths travel as uint32 (LineBatch::sizes, the Uint32Array given to JavaScript).
+  io.maxFrameBytes = static_cast<size_t>(RequireCount(options, "maxFrameBytes", std::min<uint64_t>(kSizeMax, UINT32_MAX)));
   maxFrameBytes_ = io.maxFrameBytes;
 
   statusRef_ = Napi::Persistent(status.As<Napi::Float64Array>());
@@ -158,13 +166,15 @@ Napi::Value NativeTransport::Push(const Napi::CallbackInfo& info) {
   const IoLoop::PushResult r = loop_->PushTelemetry(std::move(frames), wantDrain);
   status_[0] = static_cast<double>(r.count);
   status_[1] = static_cast<double>(r.bytes);
+  status_[2] = static_cast<double>(r.droppedStop);
   return Napi::Number::New(env, static_cast<double>(r.dropped));
 }
 
 Napi::Value NativeTransport::Call(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   if (info.Length() < 1 || !info[0].IsString()) throw Napi::TypeError::New(env, "frame must be a string");
-  return Napi::Boolean::New(env, loop_->PushCall(info[0].As<Napi::String>().Utf8Value()));
+  const bool report = info.Length() > 1 && info[1].ToBoolean().Value();
+  return Napi::Boolean::New(env, loop_->PushCall(info[0].As<Napi::String>().Utf8Value(), report));
 }
 
 Napi::Value NativeTransport::Hold(const Napi::CallbackInfo& info) {
@@ -226,17 +236,18 @@ Napi::Value NativeTransport::ReadCounters(const Napi::CallbackInfo& info) {
   if (info.Length() < 1 || !info[0].IsTypedArray()) throw Napi::TypeError::New(env, "out must be a Float64Array");
   auto out = info[0].As<Napi::TypedArray>();
   if (out.TypedArrayType() != napi_float64_array || out.ElementLength() < kCounterFields) {
-    throw Napi::TypeError::New(env, "out must be a Float64Array of 11 elements");
+    throw Napi::TypeError::New(env, "out must be a Float64Array of 12 elements");
   }
   Counters c;
   size_t buffered = 0;
   uint64_t bufferedBytes = 0;
-  loop_->ReadCounters(c, buffered, bufferedBytes);
+  size_t callsBuffered = 0;
+  loop_->ReadCounters(c, buffered, bufferedBytes, callsBuffered);
   double* d = out.As<Napi::Float64Array>().Data();
   const double values[kCounterFields] = {
       double(c.written),      double(c.bytesWritten), double(buffered),          double(bufferedBytes),
       double(c.droppedOverflow), double(c.droppedStop), double(c.droppedCalls), double(c.callsWritten),
-      double(c.reconnects),   double(c.connectErrors), double(c.oversizeFrames),
+      double(c.reconnects),   double(c.connectErrors), double(c.oversizeFrames), double(callsBuffered),
   };
   std::memcpy(d, values, sizeof values);
   return env.Undefined();
@@ -263,18 +274,25 @@ Napi::Value NativeTransport::Unref(const Napi::CallbackInfo& info) {
 
 void NativeTransport::DeliverEvents(Napi::Env env, Napi::Function callback, NativeTransport* self, void*) {
   if (env == nullptr || self == nullptr) return;  // the environment is being torn down
-  std::vector<IoEvent> events = self->loop_->TakeEvents();
-  // After the cleanup hook ran, JavaScript can no longer be called: the events die with the env.
-  if (events.empty() || !self->tsfnLive_) return;
+  bool stopped = false;
+  uint64_t stoppedDropped = 0;
+  std::vector<IoEvent> events;
   try {
-    for (const IoEvent& e : events) {
-      if (e.type == IoEvent::kStopped && TestFaultFires(TestFault::kDeliver)) throw std::bad_alloc();
-    }
-    self->CallWithEvents(env, callback, events);
-  } catch (const Napi::Error&) {
-    // Building the list failed (out of memory or the environment is stopping): nothing to report to,
-    // and JavaScript will not call consumed() for these frames, so reading must not wait for it.
-    self->loop_->InboundConsumed();
+    events = self->loop_->TakeEvents(stopped, stoppedDropped);
+  } catch (...) {
+    return;  // TakeEvents swaps: it cannot fail but for an allocator gone mad
+  }
+  // After the cleanup hook ran, JavaScript can no longer be called: the events die with the env.
+  if ((events.empty() && !stopped) || !self->tsfnLive_) return;
+  try {
+    if (stopped && TestFaultFires(TestFault::kDeliver)) throw std::bad_alloc();
+    self->CallWithEvents(env, callback, events, stopped, stoppedDropped);
+  } catch (...) {
+    // Building the list failed (out of memory, or the environment is stopping; a C++ exception
+    // escaping into Node-API would be std::terminate). The list is built before JavaScript is
+    // called, so nothing was delivered: put it all back for another call. Above all 'stopped' must
+    // not be lost, or stop() would never resolve and the thread never be joined.
+    self->loop_->Requeue(std::move(events), stopped, stoppedDropped);
   }
   // Reading resumes when JavaScript calls consumed(), from its next turn of the event loop: resumed
   // here, the I/O thread's next batch would often be queued before this returns, and Node runs up to
@@ -286,16 +304,20 @@ Napi::Buffer<char> NativeTransport::InboundBuffer(Napi::Env env, size_t bytes) {
     // Doubled, so that deliveries growing a little at a time reallocate only a few times, but never
     // past the largest delivery the I/O thread can make: its read-ahead bound (maxFrameBytes +
     // 256 KiB), one more read (64 KiB) and a partial line carried from earlier reads (maxFrameBytes).
-    constexpr size_t kStep = 64 * 1024;
-    const size_t largest = 2 * maxFrameBytes_ + 320 * 1024;
-    const size_t size = std::max((bytes + kStep - 1) / kStep * kStep, std::min(2 * inboundSize_, largest));
+    // In 64 bits: 2 * maxFrameBytes overflows a 32-bit size_t once maxFrameBytes passes 2 GiB.
+    constexpr uint64_t kStep = 64 * 1024;
+    const uint64_t largest = 2 * static_cast<uint64_t>(maxFrameBytes_) + 320 * 1024;
+    const uint64_t wanted = std::max<uint64_t>((static_cast<uint64_t>(bytes) + kStep - 1) / kStep * kStep,
+                                               std::min<uint64_t>(2 * static_cast<uint64_t>(inboundSize_), largest));
+    const size_t size = static_cast<size_t>(std::min<uint64_t>(wanted, std::numeric_limits<size_t>::max()));
     inbound_ = Napi::Persistent(Napi::Buffer<char>::New(env, size));
     inboundSize_ = size;
   }
   return inbound_.Value();
 }
 
-void NativeTransport::CallWithEvents(Napi::Env env, Napi::Function callback, std::vector<IoEvent>& events) {
+void NativeTransport::CallWithEvents(Napi::Env env, Napi::Function callback, std::vector<IoEvent>& events, bool stopped,
+                                     uint64_t stoppedDropped) {
   // Flat list: [type, a, b, type, a, b, ...]; for frames a = offset of the lines in the inbound
   // Buffer (the callback's second argument), b = Uint32Array of their lengths.
   size_t inboundBytes = 0;
@@ -310,7 +332,7 @@ void NativeTransport::CallWithEvents(Napi::Env env, Napi::Function callback, std
     inboundData = buffer.Data();
   }
   size_t offset = 0;
-  Napi::Array list = Napi::Array::New(env, events.size() * 3);
+  Napi::Array list = Napi::Array::New(env, (events.size() + (stopped ? 1 : 0)) * 3);
   uint32_t i = 0;
   for (IoEvent& e : events) {
     list.Set(i++, Napi::Number::New(env, e.type));
@@ -324,10 +346,19 @@ void NativeTransport::CallWithEvents(Napi::Env env, Napi::Function callback, std
     } else if (e.type == IoEvent::kUnlink || e.type == IoEvent::kConnectError) {
       list.Set(i++, Napi::Number::New(env, e.error));
       list.Set(i++, Napi::String::New(env, e.syscall));
+    } else if (e.type == IoEvent::kOversize) {
+      list.Set(i++, Napi::Number::New(env, static_cast<double>(e.count)));
+      list.Set(i++, Napi::Number::New(env, static_cast<double>(e.lines)));
     } else {
       list.Set(i++, Napi::Number::New(env, static_cast<double>(e.count)));
       list.Set(i++, env.Undefined());
     }
+  }
+  if (stopped) {
+    // Last: the thread has ended, and JavaScript joins it on this event.
+    list.Set(i++, Napi::Number::New(env, IoEvent::kStopped));
+    list.Set(i++, Napi::Number::New(env, static_cast<double>(stoppedDropped)));
+    list.Set(i++, env.Undefined());
   }
   napi_value argv[2] = {list, inbound};
   napi_value result;

@@ -24,7 +24,9 @@ class NativeTransport : public Napi::ObjectWrap<NativeTransport> {
  private:
   static void DeliverEvents(Napi::Env env, Napi::Function callback, NativeTransport* self, void* unused);
   static void OnEnvCleanup(void* self);
-  void CallWithEvents(Napi::Env env, Napi::Function callback, std::vector<IoEvent>& events);
+  // Calls JavaScript with `events`, then 'stopped' when `stopped` is set.
+  void CallWithEvents(Napi::Env env, Napi::Function callback, std::vector<IoEvent>& events, bool stopped,
+                      uint64_t stoppedDropped);
   // The Buffer that inbound frames are copied into, at least `bytes` long.
   Napi::Buffer<char> InboundBuffer(Napi::Env env, size_t bytes);
 

@@ -34,6 +34,16 @@ size_t OutboundQueue::PushTelemetry(std::shared_ptr<const std::string> chunk, co
   return dropped;
 }
 
+bool OutboundQueue::PushCall(Frame frame, bool report) {
+  const uint32_t size = frame.size;
+  if (callPendingBytes_ + size > maxQueueBytes_) return false;
+  callPendingBytes_ += size;
+  callBytes_ += size;
+  if (!report) callsPending_++;
+  calls_.push_back(Taken{report ? FrameKind::kReport : FrameKind::kCall, std::move(frame)});
+  return true;
+}
+
 size_t OutboundQueue::Take(std::vector<iovec>& iov, bool held, size_t maxBytes) {
   size_t bytes = 0;
   inFlight_.clear();
@@ -60,7 +70,11 @@ size_t OutboundQueue::Take(std::vector<iovec>& iov, bool held, size_t maxBytes) 
     }
   };
   drain(control_, controlBytes_, FrameKind::kControl);
-  drain(calls_, callBytes_, FrameKind::kCall);
+  while (!calls_.empty() && iov.size() < kMaxIov && (bytes == 0 || bytes + calls_.front().frame.size <= maxBytes)) {
+    callBytes_ -= calls_.front().frame.size;
+    add(calls_.front().kind, std::move(calls_.front().frame), 0);
+    calls_.pop_front();
+  }
   drain(committed_, committedBytes_, FrameKind::kTelemetry);
   if (!held && committed_.empty()) drain(telemetry_, telemetryBytes_, FrameKind::kTelemetry);
   return bytes;
@@ -111,8 +125,9 @@ void OutboundQueue::PutBack(Taken&& t) {
       control_.push_front(std::move(t.frame));
       break;
     case FrameKind::kCall:
+    case FrameKind::kReport:
       callBytes_ += size;
-      calls_.push_front(std::move(t.frame));
+      calls_.push_front(std::move(t));
       break;
     case FrameKind::kTelemetry:
       inFlightTelemetry_--;
@@ -124,7 +139,15 @@ void OutboundQueue::PutBack(Taken&& t) {
 }
 
 size_t OutboundQueue::Reset() {
-  size_t droppedCalls = calls_.size();
+  // Every call not yet written whole (queued or cut) dies with the connection.
+  // Frames taken for a write that never settled (an exception between Take and Settle) go back first.
+  if (!inFlight_.empty()) {
+    Counters unused;
+    Settle(0, unused);
+  }
+  const size_t droppedCalls = callsPending_;
+  callsPending_ = 0;
+  callPendingBytes_ = 0;
   // Nothing is committed to a connection that is gone: back in front of the queue, in order.
   while (!committed_.empty()) {
     telemetryBytes_ += committed_.back().size;
@@ -137,8 +160,6 @@ size_t OutboundQueue::Reset() {
       // A cut frame is re-sent whole on the next connection; its written part never counted.
       telemetryBytes_ += partial_.frame.size;
       telemetry_.push_front(std::move(partial_.frame));
-    } else if (partial_.kind == FrameKind::kCall) {
-      droppedCalls++;
     }
     partial_ = Partial{};
   }
@@ -182,8 +203,21 @@ uint64_t OutboundQueue::TelemetryBytes() const {
 
 void OutboundQueue::CountWritten(FrameKind kind, uint32_t size, Counters& counters) {
   counters.bytesWritten += size;
-  if (kind == FrameKind::kTelemetry) counters.written++;
-  else if (kind == FrameKind::kCall) counters.callsWritten++;
+  switch (kind) {
+    case FrameKind::kTelemetry:
+      counters.written++;
+      break;
+    case FrameKind::kCall:
+      counters.callsWritten++;
+      callsPending_--;
+      callPendingBytes_ -= size;
+      break;
+    case FrameKind::kReport:
+      callPendingBytes_ -= size;
+      break;
+    case FrameKind::kControl:
+      break;
+  }
 }
 
 }  // namespace iottly

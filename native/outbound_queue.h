@@ -13,7 +13,8 @@
 
 namespace iottly {
 
-enum class FrameKind : uint8_t { kControl, kCall, kTelemetry };
+// kReport: a callback-error frame, queued like a call (same bound, same lane) but never counted as one.
+enum class FrameKind : uint8_t { kControl, kCall, kReport, kTelemetry };
 
 // One complete frame (newline included) inside an immutable chunk shared by the frames of a batch.
 struct Frame {
@@ -37,7 +38,10 @@ class OutboundQueue {
 
   // Appends telemetry frames and applies the bound for the link state; returns how many were dropped.
   size_t PushTelemetry(std::shared_ptr<const std::string> chunk, const std::vector<uint32_t>& sizes, bool linked);
-  void PushCall(Frame frame) { PushBack(calls_, callBytes_, std::move(frame)); }
+  // Queues a call (or, with `report`, a report frame) ahead of telemetry. Returns false, queueing
+  // nothing, when the call and report frames not yet written would pass maxQueueBytes with it: an
+  // agent that does not read must not make them grow without bound.
+  bool PushCall(Frame frame, bool report);
   void PushControl(Frame frame) { PushBack(control_, controlBytes_, std::move(frame)); }
 
   // Moves the next frames into the in-flight list and describes them in `iov`: a half-written frame
@@ -47,7 +51,7 @@ class OutboundQueue {
   // put the untouched rest back in front of their queues.
   void Settle(size_t n, Counters& counters);
   // The connection is gone: a cut telemetry frame goes back whole, cut or queued calls are dropped,
-  // control frames are forgotten. Returns the number of calls dropped.
+  // control frames are forgotten. Returns the number of calls dropped (report frames are not counted).
   size_t Reset();
   // After Reset() on link loss: keep the newest maxBufferedMsgs. Returns how many were dropped.
   size_t TrimToCount();
@@ -61,6 +65,8 @@ class OutboundQueue {
   bool Idle() const {
     return !partial_.frame.chunk && control_.empty() && calls_.empty() && committed_.empty() && telemetry_.empty();
   }
+  // Call frames (not reports) queued, in flight or partly written.
+  size_t CallsPending() const { return callsPending_; }
   // Telemetry queued or in flight, as JsTransport counts it for `buffered` and the high-water mark.
   size_t TelemetryCount() const;
   uint64_t TelemetryBytes() const;
@@ -81,12 +87,13 @@ class OutboundQueue {
     q.push_back(std::move(frame));
   }
   void PutBack(Taken&& t);
-  static void CountWritten(FrameKind kind, uint32_t size, Counters& counters);
+  void CountWritten(FrameKind kind, uint32_t size, Counters& counters);
 
   const size_t maxBufferedMsgs_;
   const uint64_t maxQueueBytes_;
   std::deque<Frame> control_;
-  std::deque<Frame> calls_;
+  // Calls and reports share one lane, in the order they came.
+  std::deque<Taken> calls_;
   std::deque<Frame> telemetry_;
   // Telemetry taken for a write that the kernel did not accept yet. Like the JS transport's
   // in-flight batches it is out of reach of the byte bound and goes out first, so dropping under
@@ -95,6 +102,9 @@ class OutboundQueue {
   uint64_t committedBytes_ = 0;
   uint64_t controlBytes_ = 0;
   uint64_t callBytes_ = 0;
+  // Call and report bytes not fully written (queued, in flight, partial): what the bound applies to.
+  uint64_t callPendingBytes_ = 0;
+  size_t callsPending_ = 0;
   uint64_t telemetryBytes_ = 0;
   Partial partial_;
   std::vector<Taken> inFlight_;

@@ -17,9 +17,9 @@ class NativeTransport implements Transport {
   readonly kind = 'native' as const;
 
   private readonly handle: NativeTransportHandle;
-  /** [queued telemetry count, queued telemetry bytes] as of the last push. */
-  private readonly status = new Float64Array(2);
-  private readonly countersOut = new Float64Array(11);
+  /** [queued telemetry count, queued telemetry bytes, refused as 'stop'] as of the last push. */
+  private readonly status = new Float64Array(3);
+  private readonly countersOut = new Float64Array(12);
   private isLinked = false;
   private started = false;
   private staged = '';
@@ -62,8 +62,7 @@ class NativeTransport implements Transport {
     if (!this.inRun) {
       this.inRun = true;
       queueMicrotask(this.endRun);
-      dropped = this.handle.push(frame, Buffer.byteLength(frame), false);
-      if (dropped > 0) this.drop(dropped);
+      dropped = this.push(frame, Buffer.byteLength(frame), false);
     } else {
       this.staged += frame;
       this.stagedCount++;
@@ -80,7 +79,7 @@ class NativeTransport implements Transport {
         // The I/O thread drains concurrently, so the answer is latched until its 'drain' event;
         // otherwise a synchronous burst would see true again as soon as the kernel took a batch.
         this.drainPending = true;
-        this.handle.push('', 0, true);
+        this.push('', 0, true);
         return false;
       }
     }
@@ -88,11 +87,13 @@ class NativeTransport implements Transport {
   }
 
   call(frame: string): boolean {
-    return this.handle.call(frame);
+    if (this.handle.call(frame, false)) return true;
+    this.events.onDrop('calls', 1);
+    return false;
   }
 
   report(frame: string): void {
-    this.handle.call(frame);
+    this.handle.call(frame, true);
   }
 
   hold(held: boolean): void {
@@ -120,7 +121,7 @@ class NativeTransport implements Transport {
       droppedStop: c[5]!,
       droppedCalls: c[6]!,
       callsWritten: c[7]!,
-      callsBuffered: 0,
+      callsBuffered: c[11]!,
       reconnects: c[8]!,
       connectErrors: c[9]!,
       oversizeFrames: c[10]!,
@@ -141,13 +142,17 @@ class NativeTransport implements Transport {
     this.staged = '';
     this.stagedCount = 0;
     this.stagedChars = 0;
-    const dropped = this.handle.push(frames, bytes, false);
-    if (dropped > 0) this.drop(dropped);
-    return dropped;
+    return this.push(frames, bytes, false);
   }
 
-  private drop(count: number): void {
-    this.events.onDrop('overflow', count);
+  /** Hands frames to the addon and reports what it dropped; returns the 'overflow' count. */
+  private push(frames: string, bytes: number, wantDrain: boolean): number {
+    const dropped = this.handle.push(frames, bytes, wantDrain);
+    if (dropped > 0) this.events.onDrop('overflow', dropped);
+    // Sent while stop() is in progress: never written after the goodbye, so dropped at once.
+    const refused = this.status[2]!;
+    if (refused > 0) this.events.onDrop('stop', refused);
+    return dropped;
   }
 
   private doStop(goodbye: string, timeoutMs: number): Promise<void> {
@@ -169,13 +174,19 @@ class NativeTransport implements Transport {
 
   private stopped(dropped: number): void {
     this.isLinked = false;
+    // A wait for 'drain' does not outlive the stop (the addon forgets it too): after a restart,
+    // send() answers from the queue as it is then.
+    this.drainPending = false;
     if (dropped > 0) this.events.onDrop('stop', dropped);
   }
 
   private onNativeEvents(list: unknown[], inbound: Buffer | undefined): void {
-    // Frames came: let the I/O thread read more once the event loop has turned, so that an agent
-    // writing faster than the callbacks run is held back by the socket, and timers still get a turn.
-    if (inbound !== undefined && !this.consumePending) {
+    // Frames (or oversize lines) came: let the I/O thread read more once the event loop has turned,
+    // so that an agent writing faster than the callbacks run is held back by the socket, and timers
+    // still get a turn. Skipped lines count towards the read-ahead too, so they need consumed() as well.
+    let readAhead = inbound !== undefined;
+    for (let i = 0; !readAhead && i < list.length; i += 3) readAhead = list[i] === NativeEvent.oversize;
+    if (readAhead && !this.consumePending) {
       this.consumePending = true;
       setImmediate(this.consumed);
     }
@@ -224,18 +235,23 @@ class NativeTransport implements Transport {
         return;
       }
       case NativeEvent.oversize:
-        this.events.onOversize(a as number);
+        // The addon merges consecutive lines of one length (so a flood costs it no memory); a
+        // delivery holds at most its read-ahead bound of them, so this loop is bounded too.
+        for (let n = b as number; n > 0; n--) this.events.onOversize(a as number);
         return;
       case NativeEvent.drop:
         this.events.onDrop('overflow', a as number);
+        return;
+      case NativeEvent.callsDropped:
+        this.events.onDrop('calls', a as number);
         return;
       case NativeEvent.drain:
         // Posted by the I/O thread when it went under the mark; sends since then may have filled
         // the queue again, in which case the wait goes on (as with JsTransport's onWritten check).
         if (this.stagedCount > 0) this.flushStaged();
-        else this.handle.push('', 0, false);
+        else this.push('', 0, false);
         if (this.status[1]! >= this.options.highWaterMark) {
-          this.handle.push('', 0, true);
+          this.push('', 0, true);
           return;
         }
         this.drainPending = false;

@@ -18,13 +18,15 @@ export const NativeEvent = {
   connectError: 3,
   /** a = offset in the inbound Buffer of lines back to back, b = Uint32Array of their lengths. */
   frames: 4,
-  /** a = length of the skipped line. */
+  /** a = length of each skipped line, b = how many consecutive lines of that length were skipped. */
   oversize: 5,
   /** a = telemetry frames dropped (reason 'overflow') when the link was lost. */
   drop: 6,
   drain: 7,
-  /** The I/O thread has ended; a = telemetry frames dropped (reason 'stop'). Call join(). */
+  /** The I/O thread has ended; a = telemetry frames dropped (reason 'stop'). Call join(). Always last in its list. */
   stopped: 8,
+  /** a = call frames dropped because the link was lost before they were written (reason 'calls'). */
+  callsDropped: 9,
 } as const;
 
 /** Order of the values written by `counters(out)`. */
@@ -40,6 +42,7 @@ export const NATIVE_COUNTER_FIELDS = [
   'reconnects',
   'connectErrors',
   'oversizeFrames',
+  'callsBuffered',
 ] as const;
 
 export interface NativeTransportHandle {
@@ -47,12 +50,17 @@ export interface NativeTransportHandle {
   start(hello: string): void;
   /**
    * Queues complete frames (each ending in '\n'), `byteLength` being their UTF-8 size. Returns how
-   * many queued frames the policy dropped; writes [queued count, queued bytes] into the status array.
-   * `wantDrain` arms a 'drain' event for when the queue falls under the high-water mark.
+   * many queued frames the policy dropped (reason 'overflow'); writes [queued count, queued bytes,
+   * frames of this push refused because stop() is in progress (reason 'stop', already counted)] into
+   * the status array. `wantDrain` arms a 'drain' event for when the queue falls under the high-water mark.
    */
   push(frames: string | Buffer, byteLength: number, wantDrain: boolean): number;
-  /** Queues a call frame ahead of telemetry; false (and counted as dropped) when not linked. */
-  call(frame: string): boolean;
+  /**
+   * Queues a call frame (or with `report`, a report frame) ahead of telemetry. False when not linked,
+   * stopping, or over the call bound (maxQueueBytes of call and report frames not yet written); a
+   * call, not a report, is then counted as dropped.
+   */
+  call(frame: string, report: boolean): boolean;
   hold(held: boolean): void;
   /** -1: the thread flushes, says goodbye and posts 'stopped'. Otherwise not running: frames dropped. */
   stop(goodbye: string, timeoutMs: number): number;
@@ -60,8 +68,8 @@ export interface NativeTransportHandle {
   join(): void;
   counters(out: Float64Array): void;
   /**
-   * The frames delivered so far are handled: the I/O thread may read again. Reading pauses once
-   * maxFrameBytes + 256 KiB are delivered and not yet consumed.
+   * The frames (and oversize lines) delivered so far are handled: the I/O thread may read again.
+   * Reading pauses once maxFrameBytes + 256 KiB of them are posted and not yet consumed.
    */
   consumed(): void;
   ref(): void;
@@ -71,6 +79,7 @@ export interface NativeTransportHandle {
 export interface NativeBinding {
   Transport: new (
     options: TransportOptions,
+    /** At least 3 elements: see push(). */
     status: Float64Array,
     onEvents: (events: unknown[], inbound: Buffer | undefined) => void,
   ) => NativeTransportHandle;
@@ -80,7 +89,7 @@ export interface NativeBinding {
 const ADDON_FILE = 'iottly_native.node';
 
 /** The interface version this code speaks (kAbiVersion in native/binding.cc). */
-export const NATIVE_ABI_VERSION = 2;
+export const NATIVE_ABI_VERSION = 3;
 
 /** Where the addon may be, in order: an explicit path (sanitiser builds), the local build, a prebuild. */
 export function addonCandidates(): string[] {
