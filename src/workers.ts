@@ -1,6 +1,6 @@
 // The pool of worker threads that runs worker command handlers. Loaded only when the first worker
 // handler is subscribed, so an application without any never loads piscina nor starts a thread.
-import { BroadcastChannel } from 'node:worker_threads';
+import { BroadcastChannel, type Worker } from 'node:worker_threads';
 import { join } from 'node:path';
 import { Piscina } from 'piscina';
 import type { ResolvedWorkerOptions } from './worker-options';
@@ -64,6 +64,13 @@ export class WorkerPool {
   private readonly ordered = new Map<string, OrderedQueue>();
   private nextId = 1;
   private stopping = false;
+  /**
+   * Threads terminated by a hard abort whose 'exit' has not come yet. Piscina replaces such a
+   * thread when its 'exit' comes, unless the pool is being destroyed at that moment: an exit that
+   * came after destroy() had finished would start minThreads new threads that nothing ever stops.
+   * So stop() waits for these exits before it destroys the pool.
+   */
+  private readonly exiting = new Set<Promise<void>>();
 
   constructor(
     private readonly options: ResolvedWorkerOptions,
@@ -133,10 +140,11 @@ export class WorkerPool {
         const inTime = await Promise.race([settled.then(() => true), expired]);
         clearTimeout(timer);
         if (!inTime) {
-          for (const t of this.tasks.values()) t.hard.abort(new Error('the SDK is stopping'));
+          for (const t of this.tasks.values()) this.hardAbort(t, new Error('the SDK is stopping'));
           await settled;
         }
       }
+      await Promise.all(this.exiting);
       this.pool = null;
       await pool.destroy();
       this.notices?.close();
@@ -233,8 +241,24 @@ export class WorkerPool {
     err.name = 'TimeoutError';
     this.sink.failed(`command:${t.cmdType}`, err);
     // The worker aborts the handler's signal at the same deadline; a handler that ignores it loses its thread.
-    t.timer = setTimeout(() => t.hard.abort(err), this.options.abortGraceMs);
+    t.timer = setTimeout(() => this.hardAbort(t, err), this.options.abortGraceMs);
     t.timer.unref();
+  }
+
+  /** Piscina terminates the thread running `t`; remember it until its 'exit' (see `exiting`). */
+  private hardAbort(t: Task, reason: Error): void {
+    const pool = this.pool;
+    const before: Worker[] = pool ? pool.threads : [];
+    t.hard.abort(reason);
+    if (!pool) return;
+    const after = new Set(pool.threads);
+    for (const thread of before) {
+      if (after.has(thread)) continue;
+      const exited: Promise<void> = new Promise<void>((resolve) => thread.once('exit', () => resolve())).then(() => {
+        this.exiting.delete(exited);
+      });
+      this.exiting.add(exited);
+    }
   }
 
   private finish(t: Task): void {

@@ -285,6 +285,33 @@ for (const transport of transports()) {
       await waitFor(() => threadCount() === baseline, 'thread count back to the baseline after the second stop');
     });
 
+    it('stop() with handlers that ignore the abort, 10 times over: every thread is gone after each stop()', async (t) => {
+      const sim = await startSim(t);
+      await fsp.stat('.');
+      const baseline = threadCount();
+      const baselineNames = threadNames();
+      const client = makeSDK(t, transport, sim.socketPath, {
+        workers: { minThreads: 2, maxThreads: 2, abortGraceMs: 20 },
+        stopTimeoutMs: 5000,
+      });
+      client.subscribe('spin', workerHandler(CJS, 'spin'));
+      for (let round = 0; round < 10; round++) {
+        sim.clearRecords();
+        await startAndWait(client);
+        pushAll(sim, [
+          ['spin', { id: 'a', ms: 60_000 }],
+          ['spin', { id: 'b', ms: 60_000 }],
+        ]);
+        await waitFor(() => sim.telemetry.length === 2, `both handlers spinning (round ${round})`);
+        await client.stop();
+        // A terminated thread's exit reported after the pool was destroyed made piscina start
+        // minThreads new ones, which nothing would ever stop.
+        await waitFor(() => threadCount() === baseline, `the thread count back to the baseline (round ${round})`).catch((err) => {
+          throw new Error(`${err.message}: threads were [${baselineNames}], now [${threadNames()}]`);
+        });
+      }
+    });
+
     it('an application without worker handlers never loads piscina nor starts a thread', async (t) => {
       const sim = await startSim(t);
       const script = `
