@@ -25,6 +25,7 @@ if (process.send) {
     endCurrent: () => agent.endCurrent(),
     destroyCurrent: () => agent.destroyCurrent(),
     resumeAll: () => agent.resumeAll(),
+    setAutoSdkinit: (v) => agent.setAutoSdkinit(v),
     writeAndDestroy: (data) => agent.writeAndDestroy(bytes(data)),
     close: async () => {
       await agent.close();

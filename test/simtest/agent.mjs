@@ -45,6 +45,13 @@ export class ScriptedAgent {
     this.mode = 'down'; // 'accept' | 'refuse' (a stale socket file) | 'down' (no file)
     this.conns = new Map();
     this.nextConn = 1;
+    /** When set, every new connection gets {"signal":{"sdkinit":{"version":...}}} once its hello arrives. */
+    this.autoSdkinit = null;
+  }
+
+  setAutoSdkinit(version) {
+    this.autoSdkinit = version;
+    return true;
   }
 
   /** The newest connection still open, or null. */
@@ -108,7 +115,14 @@ export class ScriptedAgent {
         buf = buf.subarray(nl + 1);
       }
       c.tail = Buffer.from(buf);
-      if (frames.length) this.onRecord({ conn: id, frames });
+      if (frames.length) {
+        if (!c.helloSeen && frames[0].k === 'hello') {
+          c.helloSeen = true;
+          if (this.autoSdkinit) socket.write(`{"signal":{"sdkinit":{"version":"${this.autoSdkinit}"}}}\n`);
+        }
+        c.helloSeen = true;
+        this.onRecord({ conn: id, frames });
+      }
     });
     socket.on('end', () => {
       // The SDK closed its side: nothing more will come; close ours too.
@@ -283,6 +297,9 @@ export class ChildAgent {
   }
   resumeAll() {
     return this.rpc('resumeAll');
+  }
+  setAutoSdkinit(version) {
+    return this.rpc('setAutoSdkinit', version);
   }
   writeAndDestroy(data) {
     return this.rpc('writeAndDestroy', typeof data === 'string' ? data : Array.from(data));

@@ -10,7 +10,14 @@ export class InvariantError extends Error {
   }
 }
 
+/** Invariants reported but not failed (--ignore), with how often each was broken. */
+export const ignored = { names: new Set(), counts: {} };
+
 const fail = (invariant, detail) => {
+  if (ignored.names.has(invariant)) {
+    ignored.counts[invariant] = (ignored.counts[invariant] ?? 0) + 1;
+    return;
+  }
   throw new InvariantError(invariant, detail);
 };
 
@@ -119,7 +126,7 @@ export function checkStopped(world, ms, baselineThreads) {
   if (world.sdk.linked) fail('stop-leaves-nothing', 'linked is still true after stop() resolved');
   if (world.statusOpen) fail('status-sequence', `'started' with no 'stopped' once stop() resolved (statuses ${JSON.stringify(world.statuses.slice(-6))})`);
   const left = ioHandles().filter((h) => !world.baseline.handles.has(h) && !world.isAgentHandle(h));
-  if (left.length) fail('stop-leaves-nothing', `handles left after stop(): ${left.map((h) => h.constructor?.name).join(', ')}`);
+  if (left.length) fail('stop-leaves-nothing', `handles left after stop() resolved: ${left.map(describeHandle).join(', ')}`);
   const threads = threadCount();
   if (threads > baselineThreads) fail('stop-leaves-nothing', `${threads} threads after stop(), ${baselineThreads} before the SDK started`);
 }
@@ -193,6 +200,15 @@ export async function checkNoLeak(world) {
       .map((h) => `${h.constructor?.name}${h._handle?.fd !== undefined ? ` fd ${h._handle.fd}` : ''}${h._type ? ` ${h._type}` : ''}`);
     fail('no-leak', `after teardown: fds ${fdCount()} (before ${world.baseline.fds}), threads ${threadCount()} (before ${world.baseline.threads}), new handles [${extra.join(', ')}]`);
   }
+}
+
+function describeHandle(h) {
+  const bits = [h.constructor?.name ?? typeof h];
+  if (typeof h.destroyed === 'boolean') bits.push(`destroyed=${h.destroyed}`);
+  if (typeof h.connecting === 'boolean') bits.push(`connecting=${h.connecting}`);
+  if (h._handle?.fd !== undefined) bits.push(`fd=${h._handle.fd}`);
+  if (typeof h.readyState === 'string') bits.push(`readyState=${h.readyState}`);
+  return bits.join(' ');
 }
 
 function fmt(list) {

@@ -13,8 +13,9 @@ import { World, installProcessHooks, processState } from './world.mjs';
 
 const require = createRequire(import.meta.url);
 
+/** The SDK under test: this checkout's dist/, or IOTTLY_SIMTEST_DIST (another build, e.g. an older commit's). */
 export function loadSdk() {
-  return require('../../dist/index.js');
+  return require(process.env.IOTTLY_SIMTEST_DIST ? join(process.env.IOTTLY_SIMTEST_DIST, 'index.js') : '../../dist/index.js');
 }
 
 /** The configuration of one sequence (drawn by fast-check too, so it shrinks and replays). */
@@ -22,6 +23,8 @@ export const configArbitrary = fc.record({
   backend: fc.oneof({ weight: 7, arbitrary: fc.constant('inproc') }, { weight: 1, arbitrary: fc.constant('child') }),
   maxBufferedMsgs: fc.constantFrom(0, 1, 5, 10, 50),
   /** start() before the first command (most sequences; the others start when a command says so). */
+  /** The version the agent announces in its sdkinit on each connection (null: an agent older than 1.8.0, none). */
+  agentVersion: fc.constantFrom('1.8.0', '1.9.3', '1.7.9', null),
   autoStart: fc.oneof({ weight: 4, arbitrary: fc.constant(true) }, { weight: 1, arbitrary: fc.constant(false) }),
 });
 
@@ -38,7 +41,16 @@ export async function runSequence(sdk, transport, config, cmds, stats) {
     const model = initialModel(config);
     const all = config.autoStart ? [new Start({}), ...cmds] : cmds;
     await fc.asyncModelRun(() => ({ model, real: world }), all);
-    if (stats) stats.steps += model.steps;
+    if (stats) {
+      stats.steps += model.steps;
+      for (const name of world.ran) stats.byName[name] = (stats.byName[name] ?? 0) + 1;
+      const s = world.sdk.stats();
+      stats.sent += world.seqNext;
+      stats.commandsRun += world.invoked.size;
+      stats.dropped += s.dropped.total;
+      stats.calls += s.callsWritten;
+      stats.statuses += world.statuses.length;
+    }
     // The end: stop (timed, as a step), let the agent read what is left, check everything.
     const t0 = Date.now();
     await world.sdk.stop();
@@ -77,7 +89,7 @@ export async function replay({ transport, config, commands }) {
  */
 export async function simulate({ sdk = loadSdk(), transport, seed, runs, path, maxCommands = 10, untilMs, log = () => {} }) {
   await installProcessHooks();
-  const stats = { steps: 0, sequences: 0 };
+  const stats = { steps: 0, sequences: 0, byName: {}, sent: 0, dropped: 0, commandsRun: 0, calls: 0, statuses: 0 };
   const t0 = Date.now();
   const property = fc.asyncProperty(configArbitrary, fc.commands(commandArbitraries(), { maxCommands, size: 'max' }), async (config, cmds) => {
     stats.sequences++;
@@ -107,7 +119,9 @@ export async function simulate({ sdk = loadSdk(), transport, seed, runs, path, m
       reproduce: `npm run simtest -- --transport ${transport} --seed ${out.seed} --path ${out.counterexamplePath} --runs ${runs}`,
     };
   }
-  log(`planted exceptions caught as uncaught (expected): ${processState.plantedUncaught}`);
+  result.detail = { ...stats, plantedUncaught: processState.plantedUncaught };
+  log(`messages sent ${stats.sent} (dropped ${stats.dropped}), commands run by callbacks ${stats.commandsRun}, calls written ${stats.calls}, statuses ${stats.statuses}, planted uncaught ${processState.plantedUncaught}`);
+  log(`steps by command: ${JSON.stringify(stats.byName)}`);
   return result;
 }
 

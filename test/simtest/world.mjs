@@ -120,6 +120,7 @@ export class World {
     this.callAgentResults = [];
     this.stopDurations = [];
     this.maxStopMs = 0;
+    this.ran = [];
   }
 
   get options() {
@@ -164,6 +165,7 @@ export class World {
     } else {
       this.agent = new ScriptedAgent(this.socketPath, rec);
     }
+    await this.agent.setAutoSdkinit(this.config.agentVersion ?? null);
     await this.agent.listen();
     this.agentHandles = new Set(ioHandles().filter((h) => !before.has(h)));
   }
@@ -268,7 +270,7 @@ export class World {
   /** The agent connection the SDK talks on: open, and its hello arrived. */
   agentConn() {
     const c = this.log.current();
-    return c && c.frames.length > 0 && c.frames[0].k === 'hello' ? c : null;
+    return c && !c.sdkClosed && c.frames.length > 0 && c.frames[0].k === 'hello' ? c : null;
   }
 
   noteUnclean(why) {
