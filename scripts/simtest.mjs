@@ -4,7 +4,7 @@
 //   npm run simtest -- --seed S --runs N --transport js|native|both
 //   npm run simtest -- --seed S --path P --transport js    replay one failure (printed on failure)
 //   npm run simtest -- --minutes N                    soak: new seeds until N minutes per transport
-//   --max-commands K (default 10) bounds each sequence; --json FILE writes the figures;
+//   --max-commands K (default 24) bounds each sequence; --json FILE writes the figures;
 //   --ignore inv1,inv2 counts those invariants' failures instead of stopping (to look past a known one).
 // Exit code 1 when any invariant failed; each failure prints its seed, fast-check path, the shrunk
 // sequence and a regression test to paste (replay() from test/simtest/runner.mjs).
@@ -20,7 +20,7 @@ const { values } = parseArgs({
     path: { type: 'string' },
     transport: { type: 'string', default: 'both' },
     minutes: { type: 'string' },
-    'max-commands': { type: 'string', default: '10' },
+    'max-commands': { type: 'string', default: '24' },
     json: { type: 'string' },
     'keep-going': { type: 'boolean', default: false },
     ignore: { type: 'string', default: '' },

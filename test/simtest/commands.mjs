@@ -34,8 +34,11 @@ const violation = (invariant, detail) => {
 };
 
 /** After each command: wait for what the model predicts (a link), then check every invariant. */
+const TRACE = process.env.SIMTEST_TRACE === '1';
+
 async function settle(m, w) {
   m.steps++;
+  if (TRACE) console.log(`    step ${m.steps}: ${w.ran.at(-1)} running=${m.running} agent=${m.agent} linked=${m.linked} statuses=${JSON.stringify(w.statuses.slice(-3))} invoked=${w.invoked.size}`);
   if (m.running && m.agent === 'accept') {
     const ok = await waitFor(() => w.agentConn() !== null, LINK_DEADLINE_MS);
     if (!ok) violation('reconnects', `the SDK did not connect to a listening agent within ${LINK_DEADLINE_MS} ms (stats ${JSON.stringify(w.sdk.stats())})`);
@@ -493,7 +496,7 @@ export function commandArbitraries() {
         8,
         fc
           .record({
-            count: fc.oneof(w(6, fc.integer({ min: 1, max: 20 })), w(2, fc.integer({ min: 21, max: 300 })), w(1, fc.integer({ min: 301, max: 3000 }))),
+            count: fc.oneof(w(8, fc.integer({ min: 1, max: 20 })), w(2, fc.integer({ min: 21, max: 300 })), w(1, fc.integer({ min: 301, max: 3000 }))),
             text,
             channel: fc.option(fc.oneof(fc.constantFrom('', 'heating', 'ch/1'), fc.string({ unit: 'binary', maxLength: 6 })), { nil: null }),
             bigAt: fc.integer({ min: -1, max: 3 }),
@@ -501,7 +504,7 @@ export function commandArbitraries() {
           })
           .map(mk(SendBurst)),
       ),
-      w(3, fc.record({ bad: fc.boolean(), text }).map(mk(CallAgent))),
+      w(5, fc.record({ bad: fc.boolean(), text }).map(mk(CallAgent))),
       w(
         5,
         fc

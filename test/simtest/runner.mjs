@@ -7,7 +7,9 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createRequire } from 'node:module';
-import { Start, commandArbitraries, commandFrom, initialModel } from './commands.mjs';
+import v8 from 'node:v8';
+import vm from 'node:vm';
+import { Start, Subscribe, commandArbitraries, commandFrom, initialModel } from './commands.mjs';
 import { InvariantError, checkEnd, checkNoLeak, checkStopped, waitFor } from './invariants.mjs';
 import { World, installProcessHooks, processState } from './world.mjs';
 
@@ -25,6 +27,15 @@ export const configArbitrary = fc.record({
   /** start() before the first command (most sequences; the others start when a command says so). */
   /** The version the agent announces in its sdkinit on each connection (null: an agent older than 1.8.0, none). */
   agentVersion: fc.constantFrom('1.8.0', '1.9.3', '1.7.9', null),
+  /** Subscriptions made before the first command. */
+  subs: fc.uniqueArray(
+    fc.record({
+      cmdType: fc.constantFrom('c0', 'c1'),
+      kind: fc.oneof({ weight: 4, arbitrary: fc.constantFrom('return', 'throw', 'reject', 'slow') }, { weight: 1, arbitrary: fc.constantFrom('w-ok', 'w-reply', 'w-fail', 'w-slow') }),
+      ordered: fc.boolean(),
+    }),
+    { maxLength: 2, selector: (s) => s.cmdType },
+  ),
   autoStart: fc.oneof({ weight: 4, arbitrary: fc.constant(true) }, { weight: 1, arbitrary: fc.constant(false) }),
 });
 
@@ -39,7 +50,7 @@ export async function runSequence(sdk, transport, config, cmds, stats) {
   try {
     await world.setup();
     const model = initialModel(config);
-    const all = config.autoStart ? [new Start({}), ...cmds] : cmds;
+    const all = [...(config.subs ?? []).map((p) => new Subscribe(p)), ...(config.autoStart ? [new Start({})] : []), ...cmds];
     await fc.asyncModelRun(() => ({ model, real: world }), all);
     if (stats) {
       stats.steps += model.steps;
@@ -87,7 +98,7 @@ export async function replay({ transport, config, commands }) {
  * Run `runs` sequences on `transport` (or until `untilMs`). Returns { transport, runs, steps, ms,
  * failure } where failure, if any, has { seed, path, invariant, message, config, commands, snippet }.
  */
-export async function simulate({ sdk = loadSdk(), transport, seed, runs, path, maxCommands = 10, untilMs, log = () => {} }) {
+export async function simulate({ sdk = loadSdk(), transport, seed, runs, path, maxCommands = 24, untilMs, log = () => {} }) {
   await installProcessHooks();
   const stats = { steps: 0, sequences: 0, byName: {}, sent: 0, dropped: 0, commandsRun: 0, calls: 0, statuses: 0 };
   const t0 = Date.now();
@@ -98,8 +109,24 @@ export async function simulate({ sdk = loadSdk(), transport, seed, runs, path, m
   const params = { seed, numRuns: runs, timeout: SEQUENCE_DEADLINE_MS, markInterruptAsFailure: false };
   if (path) params.path = path;
   if (untilMs) params.interruptAfterTimeLimit = Math.max(1000, untilMs - Date.now());
+  const mem0 = memorySample();
   const out = await fc.check(property, params);
+  const mem1 = memorySample();
   const result = { transport, runs: out.numRuns, sequences: stats.sequences, steps: stats.steps, ms: Date.now() - t0, seed: out.seed, interrupted: out.interrupted, failure: null };
+  result.memory = { before: mem0, after: mem1 };
+  const heapGrowth = mem1.heapMiB - mem0.heapMiB;
+  if (!out.failed && stats.sequences >= 50 && heapGrowth > 64) {
+    result.failure = {
+      seed: out.seed,
+      path: null,
+      invariant: 'memory',
+      message: `[memory] JS heap grew ${heapGrowth.toFixed(1)} MiB over ${stats.sequences} sequences (after GC): ${mem0.heapMiB.toFixed(1)} -> ${mem1.heapMiB.toFixed(1)} MiB; RSS ${mem0.rssMiB.toFixed(1)} -> ${mem1.rssMiB.toFixed(1)} MiB`,
+      config: null,
+      commands: [],
+      snippet: '',
+      reproduce: `npm run simtest -- --transport ${transport} --seed ${out.seed} --runs ${runs}`,
+    };
+  }
   if (out.failed) {
     const [config, cmds] = out.counterexample;
     const printed = String(cmds);
@@ -123,6 +150,19 @@ export async function simulate({ sdk = loadSdk(), transport, seed, runs, path, m
   log(`messages sent ${stats.sent} (dropped ${stats.dropped}), commands run by callbacks ${stats.commandsRun}, calls written ${stats.calls}, statuses ${stats.statuses}, planted uncaught ${processState.plantedUncaught}`);
   log(`steps by command: ${JSON.stringify(stats.byName)}`);
   return result;
+}
+
+let gc = globalThis.gc;
+/** Heap and RSS in MiB, after a full GC (exposed at run time when node was not started with --expose-gc). */
+export function memorySample() {
+  if (!gc) {
+    v8.setFlagsFromString('--expose-gc');
+    gc = vm.runInNewContext('gc');
+  }
+  gc();
+  gc();
+  const m = process.memoryUsage();
+  return { heapMiB: m.heapUsed / 2 ** 20, rssMiB: m.rss / 2 ** 20 };
 }
 
 function snippet(transport, config, commands, invariant) {
