@@ -128,11 +128,15 @@ export class ScriptedAgent {
       // The SDK closed its side: nothing more will come; close ours too.
       socket.end();
     });
-    socket.on('error', () => {});
+    // A write error (EPIPE: the SDK closed first) makes node drop what we had not read yet: the
+    // record says so, and the connection counts as closed uncleanly.
+    socket.on('error', (err) => {
+      c.error = err.code ?? String(err);
+    });
     socket.on('close', () => {
       c.closed = true;
       if (c.slowTimer) clearInterval(c.slowTimer);
-      this.onRecord({ conn: id, close: Date.now(), partialBytes: c.tail.length });
+      this.onRecord({ conn: id, close: Date.now(), partialBytes: c.tail.length, error: c.error ?? null });
       this.conns.delete(id);
     });
   }
@@ -355,6 +359,11 @@ export class AgentLog {
     if (rec.close) {
       c.open = false;
       c.partialBytes = rec.partialBytes ?? 0;
+      if (rec.error && !c.unclean) {
+        c.unclean = true;
+        c.closedBy = `agent error ${rec.error}`;
+        this.onUnclean?.(c);
+      }
     }
     for (const l of this.listeners) l(c, rec);
   }

@@ -93,6 +93,9 @@ async function timedStop(m, w, during) {
   const t0 = Date.now();
   w.stopInProgress = true;
   const closing = w.log.order.filter((c) => c.open);
+  // A link the agent reads normally gets the goodbye as its last frame (unless stop() is raced by a close).
+  const live = w.agentConn();
+  if (live && m.reading === 'reading' && !(during && w.racing === 'agentClose')) live.expectBye = true;
   const p = w.sdk.stop();
   let restarted = false;
   if (during) restarted = await during();
@@ -124,6 +127,7 @@ export class StopRacing extends Cmd {
   }
   async act(m, w) {
     const what = this.p.what;
+    w.racing = what;
     await timedStop(m, w, async () => {
       switch (what) {
         case 'sdkinit':

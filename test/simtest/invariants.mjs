@@ -150,6 +150,11 @@ export function checkEnd(world) {
       if (f.k === 'call') callsDelivered++;
     }
   }
+  for (const c of world.log.order) {
+    if (c.expectBye && !c.unclean && c.frames.at(-1)?.k !== 'bye') {
+      fail('goodbye-last', `connection ${c.key}, closed by stop() while the agent read it, ends with ${JSON.stringify(c.frames.at(-1))}, not the goodbye`);
+    }
+  }
   const workerAccepted = s.accepted - world.seqNext;
   const missing = [];
   for (let seq = 0; seq < world.seqNext; seq++) if (!delivered.has(seq)) missing.push(seq);

@@ -99,6 +99,7 @@ export class World {
     this.socketPath = join(dir, 'agent.sock');
     this.config = config;
     this.log = new AgentLog();
+    this.log.onUnclean = (c) => this.noteUnclean(c.closedBy);
     this.violations = [];
     this.notes = [];
     this.statuses = [];
