@@ -70,8 +70,18 @@ class Cmd {
   }
   async run(m, w) {
     w.ran.push(this.constructor.name);
-    await this.act(m, w);
+    await planted(() => this.act(m, w), this);
     await settle(m, w);
+  }
+}
+
+/** A planted exception (a throwing listener or callback) must never come out of an SDK call. */
+export async function planted(fn, cmd) {
+  try {
+    await fn();
+  } catch (err) {
+    if (err?.planted) throw new InvariantError('listener-isolation', `${cmd} : an exception planted in a listener or callback came out of the SDK call: ${err.message}`);
+    throw err;
   }
 }
 
@@ -242,7 +252,7 @@ class AgentCmd extends Cmd {
     // The model's link may be stale (the SDK just closed it): then there is nothing to act on.
     if (w.agentConn()) {
       w.ran.push(this.constructor.name);
-      await this.act(m, w);
+      await planted(() => this.act(m, w), this);
     } else w.ran.push('(no-op)');
     await settle(m, w);
   }

@@ -9,7 +9,7 @@ import { join } from 'node:path';
 import { createRequire } from 'node:module';
 import v8 from 'node:v8';
 import vm from 'node:vm';
-import { Start, Subscribe, commandArbitraries, commandFrom, initialModel } from './commands.mjs';
+import { Start, Subscribe, commandArbitraries, commandFrom, initialModel, planted } from './commands.mjs';
 import { InvariantError, checkEnd, checkNoLeak, checkStopped, waitFor } from './invariants.mjs';
 import { World, installProcessHooks, processState } from './world.mjs';
 
@@ -64,7 +64,7 @@ export async function runSequence(sdk, transport, config, cmds, stats) {
     }
     // The end: stop (timed, as a step), let the agent read what is left, check everything.
     const t0 = Date.now();
-    await world.sdk.stop();
+    await planted(() => world.sdk.stop(), 'the final stop()');
     if (model.running) checkStopped(world, Date.now() - t0, world.baseline.threads);
     world.stopResolved = true;
     await world.agent.resumeAll?.().catch?.(() => {});
