@@ -2,7 +2,7 @@
 // Model-based simulation tests of the SDK against a scripted agent (test/simtest/).
 //   npm run simtest                                   CI size: 300 sequences per transport
 //   npm run simtest -- --seed S --runs N --transport js|native|both
-//   npm run simtest -- --seed S --path P --transport js    replay one failure (printed on failure)
+//   npm run simtest -- --transport js --seed S --path P --replay-path R   replay one failure (as printed)
 //   npm run simtest -- --minutes N                    soak: new seeds until N minutes per transport
 //   --max-commands K (default 24) bounds each sequence; --json FILE writes the figures;
 //   --ignore inv1,inv2 counts those invariants' failures instead of stopping (to look past a known one).
@@ -18,6 +18,7 @@ const { values } = parseArgs({
     seed: { type: 'string' },
     runs: { type: 'string' },
     path: { type: 'string' },
+    'replay-path': { type: 'string' },
     transport: { type: 'string', default: 'both' },
     minutes: { type: 'string' },
     'max-commands': { type: 'string', default: '24' },
@@ -56,7 +57,7 @@ for (const transport of transports) {
   let round = 0;
   do {
     const seed = values.seed !== undefined && round === 0 ? Number(values.seed) : (Date.now() ^ (Math.random() * 2 ** 31)) | 0;
-    const r = await simulate({ sdk, transport, seed, runs, path: values.path, maxCommands, untilMs, log: (s) => console.log(`  ${s}`) });
+    const r = await simulate({ sdk, transport, seed, runs, path: values.path, replayPath: values['replay-path'], maxCommands, untilMs, log: (s) => console.log(`  ${s}`) });
     results.push(r);
     console.log(
       `simtest ${transport}: seed ${r.seed}, ${r.sequences} sequences (${r.runs} runs${r.interrupted ? ', time limit' : ''}), ${r.steps} steps, ${(r.ms / 1000).toFixed(1)} s${r.failure ? ', FAILED' : ', ok'}`,

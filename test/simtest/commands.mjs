@@ -70,6 +70,7 @@ class Cmd {
   }
   async run(m, w) {
     w.ran.push(this.constructor.name);
+    if (TRACE) console.log(`  run ${this}`);
     await planted(() => this.act(m, w), this);
     await settle(m, w);
   }

@@ -47,6 +47,7 @@ export async function runSequence(sdk, transport, config, cmds, stats) {
   const dir = mkdtempSync(join(tmpdir(), 'iottly-simtest-'));
   const world = new World(sdk, transport, dir, { ...config, workers: false });
   let ok = false;
+  processState.active = true;
   try {
     await world.setup();
     const model = initialModel(config);
@@ -75,7 +76,11 @@ export async function runSequence(sdk, transport, config, cmds, stats) {
     await withDeadline(world.teardown(), 5000, 'teardown (stop() and closing the agent)');
     rmSync(dir, { recursive: true, force: true });
   }
-  if (ok) await checkNoLeak(world);
+  try {
+    if (ok) await checkNoLeak(world);
+  } finally {
+    processState.active = false;
+  }
 }
 
 function withDeadline(p, ms, what) {
@@ -98,11 +103,11 @@ export async function replay({ transport, config, commands }) {
  * Run `runs` sequences on `transport` (or until `untilMs`). Returns { transport, runs, steps, ms,
  * failure } where failure, if any, has { seed, path, invariant, message, config, commands, snippet }.
  */
-export async function simulate({ sdk = loadSdk(), transport, seed, runs, path, maxCommands = 24, untilMs, log = () => {} }) {
+export async function simulate({ sdk = loadSdk(), transport, seed, runs, path, replayPath, maxCommands = 24, untilMs, log = () => {} }) {
   await installProcessHooks();
   const stats = { steps: 0, sequences: 0, byName: {}, sent: 0, dropped: 0, commandsRun: 0, calls: 0, statuses: 0 };
   const t0 = Date.now();
-  const property = fc.asyncProperty(configArbitrary, fc.commands(commandArbitraries(), { maxCommands, size: 'max' }), async (config, cmds) => {
+  const property = fc.asyncProperty(configArbitrary, fc.commands(commandArbitraries(), { maxCommands, size: 'max', ...(replayPath ? { replayPath } : {}) }), async (config, cmds) => {
     stats.sequences++;
     await runSequence(sdk, transport, config, cmds, stats);
   });
@@ -143,7 +148,7 @@ export async function simulate({ sdk = loadSdk(), transport, seed, runs, path, m
       config,
       commands,
       snippet: snippet(transport, config, commands, err?.invariant ?? 'exception'),
-      reproduce: `npm run simtest -- --transport ${transport} --seed ${out.seed} --path ${out.counterexamplePath} --runs ${runs}`,
+      reproduce: `npm run simtest -- --transport ${transport} --seed ${out.seed} --path ${out.counterexamplePath} --replay-path '${replayPath}' --max-commands ${maxCommands}`,
     };
   }
   result.detail = { ...stats, plantedUncaught: processState.plantedUncaught };

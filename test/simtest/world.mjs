@@ -25,6 +25,8 @@ export function isPlanted(err) {
 export const processState = {
   installed: false,
   plantedUncaught: 0,
+  /** A sequence is running: what escapes is charged to it. */
+  active: false,
   unexpectedUncaught: [],
   worldForNotes: null,
   channel: null,
@@ -35,7 +37,12 @@ export async function installProcessHooks() {
   processState.installed = true;
   const onUncaught = (err) => {
     if (isPlanted(err)) processState.plantedUncaught++;
-    else processState.unexpectedUncaught.push(err);
+    else if (processState.active) processState.unexpectedUncaught.push(err);
+    else {
+      // Outside a sequence (the runner itself failed): behave as node would.
+      console.error(err);
+      process.exit(1);
+    }
   };
   process.on('uncaughtException', onUncaught);
   process.on('unhandledRejection', onUncaught);
