@@ -57,7 +57,7 @@ export class ScriptedAgent {
   /** The newest connection still open, or null. */
   current() {
     let last = null;
-    for (const c of this.conns.values()) if (!c.closed) last = c;
+    for (const c of this.conns.values()) if (!c.closed && !c.socket.destroyed) last = c;
     return last;
   }
 
@@ -193,10 +193,12 @@ export class ScriptedAgent {
   }
 
   /** Close at once, dropping whatever the SDK wrote that we have not read (an unclean close). */
-  destroyCurrent() {
+  async destroyCurrent() {
     const c = this.current();
     if (!c) return null;
+    const closed = new Promise((resolve) => c.socket.once('close', resolve));
     c.socket.destroy();
+    await closed;
     return c.id;
   }
 
@@ -207,7 +209,9 @@ export class ScriptedAgent {
     if (!c) return null;
     c.socket.pause();
     await new Promise((resolve) => c.socket.write(typeof data === 'string' ? data : Buffer.from(data), () => resolve()));
+    const closed = new Promise((resolve) => c.socket.once('close', resolve));
     c.socket.destroy();
+    await closed;
     return c.id;
   }
 
@@ -264,9 +268,8 @@ export class ChildAgent {
   }
 
   rpc(method, ...args) {
-    if (!this.child || this.child.exitCode !== null || this.child.signalCode !== null) {
-      return Promise.reject(new Error('no agent child'));
-    }
+    // A killed agent does nothing: like writing to a connection that is gone.
+    if (!this.child || this.child.exitCode !== null || this.child.signalCode !== null) return Promise.resolve(null);
     const id = this.nextCall++;
     return new Promise((resolve, reject) => {
       this.calls.set(id, { resolve, reject });

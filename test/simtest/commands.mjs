@@ -196,6 +196,16 @@ export class CallAgent extends Cmd {
       const grew = after.callsAccepted - before.callsAccepted;
       if (grew !== (outcome === 'ok' ? 1 : 0)) violation('calls-accounting', `callsAccepted grew by ${grew} for a call that gave ${outcome}`);
     }
+    if (outcome === 'ok' && this.p.more > 0) {
+      // A burst of calls (the agent may not be reading): what waits must stay within maxQueueBytes.
+      for (let i = 0; i < this.p.more; i++) w.sdk.callAgent('script', { id: w.cmdNext++, t: this.p.text });
+      const s = stableStats(w.sdk);
+      const minBytes = Buffer.byteLength(JSON.stringify({ signal: { sdkclient: { name: w.sdk.name, call: { script: { id: 0, t: this.p.text } } } } })) + 1;
+      const waiting = s.callsBuffered ?? 0;
+      if (waiting * minBytes > w.options.maxQueueBytes + 64 * 1024) {
+        violation('calls-bounded', `${waiting} calls of at least ${minBytes} bytes wait to be written, over maxQueueBytes ${w.options.maxQueueBytes}`);
+      }
+    }
   }
 }
 
@@ -321,6 +331,7 @@ async function expectDelivered(m, w, id, cmdType, why) {
   if (!sub || !m.running) return;
   const deadline = WORKER_KINDS.has(sub.kind) ? WORKER_DEADLINE_MS : CALLBACK_DEADLINE_MS;
   const ok = await waitFor(() => (w.invoked.get(id) ?? 0) > 0, deadline);
+  if (!ok && TRACE) console.log('    not delivered:', id, JSON.stringify(w.log.order.map((c) => [c.key, c.open, c.frames.length])), JSON.stringify(w.sdk.stats()), w.agent.current?.()?.id);
   if (!ok) violation('commands-delivered', `command ${id} for ${cmdType} (${sub.kind}) ${why} never reached its callback within ${deadline} ms`);
 }
 
@@ -519,7 +530,7 @@ export function commandArbitraries() {
           })
           .map(mk(SendBurst)),
       ),
-      w(5, fc.record({ bad: fc.boolean(), text }).map(mk(CallAgent))),
+      w(5, fc.record({ bad: fc.boolean(), text, more: fc.oneof(w(6, fc.constant(0)), w(1, fc.constantFrom(50, 3000))) }).map(mk(CallAgent))),
       w(
         5,
         fc
