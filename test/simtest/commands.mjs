@@ -7,9 +7,11 @@ import { WORKER_KINDS, ioHandles, threadCount } from './world.mjs';
 
 const WORKER_MODULE = new URL('./worker-fixture.mjs', import.meta.url);
 const CMD_TYPES = ['c0', 'c1'];
-const LINK_DEADLINE_MS = 1500;
-const CALLBACK_DEADLINE_MS = 1500;
-const WORKER_DEADLINE_MS = 4000;
+/** Deadlines scale with IOTTLY_TEST_SLOWDOWN, as in the rest of the suite (e.g. 10 under emulation). */
+export const SLOWDOWN = Number(process.env.IOTTLY_TEST_SLOWDOWN || 1);
+const LINK_DEADLINE_MS = 1500 * SLOWDOWN;
+const CALLBACK_DEADLINE_MS = 1500 * SLOWDOWN;
+const WORKER_DEADLINE_MS = 4000 * SLOWDOWN;
 
 /** The model: what the test knows of the SDK and the agent. */
 export function initialModel(config) {
@@ -275,7 +277,7 @@ export class AgentSdkinit extends AgentCmd {
     if (v === null) {
       // No sdkinit: an agent older than 1.8.0; 'started' comes after the handshake timeout.
       if (m.running) {
-        const ok = await waitFor(() => w.statusOpen || !w.agentConn(), 1000);
+        const ok = await waitFor(() => w.statusOpen || !w.agentConn(), 1000 * SLOWDOWN);
         if (!ok) violation('status-sequence', "no 'started' after the handshake timeout on a linked connection");
       }
       return;
@@ -283,7 +285,7 @@ export class AgentSdkinit extends AgentCmd {
     await w.agent.write(`{"signal":{"sdkinit":{"version":"${v}"}}}\n`);
     if (m.running) {
       const versionOk = () => w.sdk.agentVersion === v || (!atLeast(v, [1, 8, 0]) && w.sdk.agentVersion === null);
-      const ok = await waitFor(() => (w.statusOpen && versionOk()) || !w.agentConn(), 1000);
+      const ok = await waitFor(() => (w.statusOpen && versionOk()) || !w.agentConn(), 1000 * SLOWDOWN);
       if (!ok) violation('status-sequence', `after sdkinit ${v}: statusOpen ${w.statusOpen}, agentVersion ${w.sdk.agentVersion}`);
     }
   }

@@ -121,7 +121,7 @@ export function checkStep(world) {
 
 /** Right after stop() resolved: no socket of the SDK left, nothing linked, statuses closed. */
 export function checkStopped(world, ms, baselineThreads) {
-  const bound = world.options.stopTimeoutMs * (world.config.workers ? 2 : 1) + 250;
+  const bound = world.options.stopTimeoutMs * (world.config.workers ? 2 : 1) + 250 * Number(process.env.IOTTLY_TEST_SLOWDOWN || 1);
   if (ms > bound) fail('stop-time', `stop() took ${ms} ms, bound ${bound} ms`);
   if (world.sdk.linked) fail('stop-leaves-nothing', 'linked is still true after stop() resolved');
   if (world.statusOpen) fail('status-sequence', `'started' with no 'stopped' once stop() resolved (statuses ${JSON.stringify(world.statuses.slice(-6))})`);
