@@ -52,10 +52,15 @@ async function settle(m, w) {
   }
   m.linked = conn !== null;
   if (m.linked && m.reading === 'reading') {
-    await waitFor(() => {
+    const idle = await waitFor(() => {
       const s = w.sdk.stats();
       return s.buffered === 0 && (s.callsBuffered ?? 0) === 0;
     }, 500);
+    // send() said "slow down": once linked with the queue written out, 'drain' says "go on".
+    if (idle && w.owesDrain && m.running && w.sdk.linked) {
+      const ok = await waitFor(() => !w.owesDrain, 500 * SLOWDOWN);
+      if (!ok) violation('drain', `send() returned false, the SDK is linked and its queue written out (stats ${JSON.stringify(w.sdk.stats())}), but no 'drain' came`);
+    }
   }
   checkStep(w);
 }

@@ -162,6 +162,10 @@ export class World {
       },
     });
     processState.worldForNotes = this;
+    this.owesDrain = false;
+    this.sdk.on('drain', () => {
+      this.owesDrain = false;
+    });
   }
 
   async makeAgent() {
@@ -271,7 +275,7 @@ export class World {
       const payload = { seq, t: text };
       if (i === bigAt && bigBytes > 0) payload.pad = 'x'.repeat(bigBytes);
       this.frameBytes[seq] = Buffer.byteLength(JSON.stringify(payload)) + 40;
-      this.sdk.send(payload, channel);
+      if (!this.sdk.send(payload, channel)) this.owesDrain = true;
     }
   }
 
