@@ -8,7 +8,7 @@ import assert from 'node:assert/strict';
 import { fork } from 'node:child_process';
 import { createRequire } from 'node:module';
 import { fileURLToPath } from 'node:url';
-import { transports, startRawAgent, waitFor, DEADLINE_MS } from './helpers.mjs';
+import { transports, startRawAgent, makeSDK, waitFor, DEADLINE_MS } from './helpers.mjs';
 
 const MiB = 1024 * 1024;
 const mib = (n) => `${(n / MiB).toFixed(1)} MiB`;
@@ -70,6 +70,71 @@ if (process.argv[2] === '--call-bound-child') {
         assert.equal(agent.conns.length, 1, 'one connection throughout');
         child.send({ op: 'stop' });
         await next('stopped');
+      });
+
+      test("calls waiting when the link drops are dropped, counted and reported as 'calls'", async (t) => {
+        const agent = await startRawAgent(t, { paused: true });
+        agent.server.on('connection', (socket) => socket.write('{"signal":{"sdkinit":{"version":"1.8.0"}}}\n'));
+        const client = makeSDK(t, transport, agent.path, { maxQueueBytes: 64 * 1024, highWaterMark: 16 * 1024, reconnectIntervalMs: 20 });
+        const drops = [];
+        client.on('drop', (d) => drops.push(d));
+        client.start();
+        await waitFor(() => client.statuses.includes('started'), "'started'");
+        const N = 5000;
+        for (let i = 0; i < N; i++) client.callAgent('script', { n: i, pad: 'x'.repeat(40) });
+        const before = client.stats();
+        assert.ok(before.callsBuffered > 0, 'calls wait for the agent');
+        assert.ok(before.callsDropped > 0, 'past the bound, calls are dropped');
+        assert.equal(before.callsWritten + before.callsDropped + before.callsBuffered, N);
+        agent.conns[0].socket.destroy();
+        await waitFor(() => client.statuses.includes('stopped'), "'stopped'");
+        const s = client.stats();
+        assert.equal(s.callsBuffered, 0, 'calls are not kept across connections');
+        assert.ok(s.callsDropped >= before.callsDropped + before.callsBuffered - (s.callsWritten - before.callsWritten));
+        assert.equal(s.callsWritten + s.callsDropped, N);
+        const reported = () => drops.reduce((n, d) => n + (d.counts.calls ?? 0), 0);
+        await waitFor(() => reported() === s.callsDropped, `'drop' events adding up to ${s.callsDropped} calls (have ${reported()})`);
+      });
+
+      test('error frames of throwing callbacks share the bound, are dropped silently past it and never count as calls', async (t) => {
+        const agent = await startRawAgent(t, { paused: true });
+        const N = 10_000;
+        agent.server.on('connection', (socket) => {
+          socket.write('{"signal":{"sdkinit":{"version":"1.8.0"}}}\n');
+          socket.write('{"data":{"boom":{"n":1}}}\n'.repeat(N));
+        });
+        const client = makeSDK(t, transport, agent.path, { maxQueueBytes: 64 * 1024, highWaterMark: 16 * 1024 });
+        client.on('callbackError', () => {});
+        client.subscribe('boom', () => {
+          throw new RangeError('a callback that always throws, with a message long enough to matter');
+        });
+        client.start();
+        await waitFor(() => client.stats().callbackErrors === N, `${N} callback errors`);
+        let s = client.stats();
+        assert.equal(s.callsWritten, 0, 'error frames are not calls');
+        assert.equal(s.callsDropped, 0, 'error frames dropped past the bound are not counted as calls');
+        assert.equal(s.callsBuffered, 0);
+        const conn = agent.conns[0];
+        conn.socket.resume();
+        // Error frames still waiting share the bound with calls, so a call made while they drain may
+        // be dropped: call until one is written. Each call ends up written or dropped.
+        let calls = 0;
+        while (client.stats().callsWritten === 0) {
+          client.callAgent('after', { n: calls++ });
+          await waitFor(() => {
+            const x = client.stats();
+            return x.callsWritten + x.callsDropped === calls;
+          }, `call #${calls} written or dropped`);
+          // A dropped call is known at once: let the event loop turn, so that the queue drains.
+          await new Promise((resolve) => setImmediate(resolve));
+        }
+        const errors = () => conn.lines().filter((l) => l.includes('"error":')).length;
+        await waitFor(() => conn.lines().some((l) => l.includes('"call":')), 'the call at the agent');
+        s = client.stats();
+        t.diagnostic(`${errors()} of ${N} error frames reached the agent; ${calls} calls made to get one through`);
+        assert.ok(errors() > 0 && errors() < N, `some error frames arrived, not all (${errors()})`);
+        assert.equal(s.callsWritten, 1);
+        assert.equal(s.callsDropped, calls - 1, 'only calls count as calls');
       });
     });
   }
