@@ -72,11 +72,6 @@ class AgentSocket extends net.Socket {
     this.on('close', release);
   }
 
-  /** A write failed and the connection waits for the agent's EOF. */
-  get writeFailed(): boolean {
-    return this.heldError !== null;
-  }
-
   override _write(chunk: unknown, encoding: BufferEncoding, cb: WriteCallback): void {
     const probe = this.probe;
     if (probe) probe.called = true;
