@@ -233,6 +233,66 @@ describe('native transport edge cases', { skip: !sdk.nativeAvailable() && 'the n
     assert.ok(report.maxRun <= Math.ceil((16 + 320 * 1024) / 40), `${report.maxRun} oversize lines in one delivery`);
   });
 
+  test('the read-ahead stays within its bound when JavaScript consumes while newer batches wait', async (t) => {
+    // Frames stream in while each delivery takes JavaScript a while. A guard of the bound: the race
+    // that per-delivery accounting closes (consumed() zeroing a batch posted after the last delivery
+    // was taken, so that the next one carried up to twice the bound) is too narrow to provoke on demand.
+    const socketPath = tempSocket(t);
+    const flag = join(dirname(socketPath), 'stop-flood');
+    const agent = await startRawAgent(t, { socketPath });
+    const maxFrameBytes = 1024;
+    const code = `${CHILD_PRELUDE}
+      const [socketPath, flag] = process.argv.slice(1);
+      let run = 0, maxRun = 0, frames = 0, started = 0;
+      const endRun = () => { maxRun = Math.max(maxRun, run); run = 0; };
+      const tr = createNativeTransport(opts(socketPath, { maxFrameBytes: ${maxFrameBytes} }), {
+        onLink() { out({ linked: true }); },
+        onUnlink() {}, onConnectError() {}, onDrop() {}, onDrain() {}, onOversize() {},
+        onFrames(list) {
+          const first = run === 0;
+          if (first) queueMicrotask(endRun);
+          for (const f of list) run += f.length + 1;
+          frames += list.length;
+          if (started === 0) {
+            started = Date.now();
+            setTimeout(() => {
+              fs.writeFileSync(flag, '');
+              out({ maxRun, frames });
+              tr.stop('', 100).then(() => process.exit(0));
+            }, 1500);
+          }
+          // A slow application: the I/O thread posts the next batches meanwhile.
+          if (first) {
+            const end = Date.now() + 30;
+            while (Date.now() < end) {}
+          }
+        },
+      });
+      tr.start(${JSON.stringify(HELLO)});
+    `;
+    // 64 KiB every 5 ms: slower than the I/O thread reads, so its batches stay under the bound and
+    // newer ones are posted while JavaScript is busy with the last delivery.
+    const chunk = Buffer.from(`${'{"data":{"c":{"x":"'}${'y'.repeat(44)}"}}}\n`.repeat(1024));
+    const c = child(code, [socketPath, flag], {}, (msg) => {
+      if (!msg.linked) return;
+      const socket = agent.conns[0].socket;
+      const timer = setInterval(() => {
+        if (existsSync(flag) || socket.destroyed) clearInterval(timer);
+        else if (socket.writableLength < 4 * MiB) socket.write(chunk);
+      }, 5);
+      t.after(() => clearInterval(timer));
+    });
+    t.after(() => c.proc.kill());
+    const r = await c.done;
+    assert.equal(r.status, 0, r.stderr);
+    const report = r.lines.find((m) => 'maxRun' in m);
+    assert.ok(report, r.stderr);
+    t.diagnostic(`largest delivery ${(report.maxRun / 1024).toFixed(0)} KiB over ${report.frames} frames`);
+    // The bound, one read beyond it (64 KiB), and a partial line carried from earlier reads.
+    const bound = maxFrameBytes + 256 * 1024;
+    assert.ok(report.maxRun <= bound + 64 * 1024 + maxFrameBytes, `a delivery of ${report.maxRun} bytes (bound ${bound})`);
+  });
+
   // ---- item 4: call frames are bounded while linked ----------------------------------------------
 
   test('call frames to an agent that does not read are bounded by maxQueueBytes; the rest are dropped and reported', async (t) => {
