@@ -348,7 +348,11 @@ describe('native transport edge cases', { skip: !sdk.nativeAvailable() && 'the n
   test('telemetry sent while stop() is in progress is never written after the goodbye', async (t) => {
     const socketPath = tempSocket(t);
     const agent = await startRawAgent(t, { socketPath });
+    // Every other round the goodbye is 2 MiB: its write cannot finish at once, which holds the window
+    // (sends racing the goodbye's write) open long enough to be hit every time.
+    const bigGoodbye = `{"signal":{"sdkclient":{"name":"edge","status":"disconnected","pad":"${'g'.repeat(2 * MiB)}"}}}\n`;
     for (let round = 0; round < 10; round++) {
+      const goodbye = round % 2 ? bigGoodbye : GOODBYE;
       const { tr, drops, count } = transport(t, socketPath);
       tr.start(HELLO);
       await waitFor(() => count('link') === 1 && agent.conns.length === round + 1 && agent.conns[round].lines().length >= 1, 'the hello');
@@ -357,7 +361,7 @@ describe('native transport edge cases', { skip: !sdk.nativeAvailable() && 'the n
       let sent = 0;
       for (let i = 0; i < 50; i++, sent++) tr.send(telemetry(sent));
       let done = false;
-      const stopped = tr.stop(GOODBYE, 5000).then(() => {
+      const stopped = tr.stop(goodbye, 5000).then(() => {
         done = true;
       });
       for (let i = 0; i < 200; i++, sent++) tr.send(telemetry(sent));
@@ -369,7 +373,7 @@ describe('native transport edge cases', { skip: !sdk.nativeAvailable() && 'the n
       await stopped;
       await closed;
       const lines = conn.lines();
-      const at = lines.indexOf(GOODBYE.trimEnd());
+      const at = lines.indexOf(goodbye.trimEnd());
       assert.ok(at > 0, `round ${round}: no goodbye`);
       assert.equal(lines.length - 1 - at, 0, `round ${round}: ${lines.length - 1 - at} frames after the goodbye`);
       const c = tr.counters();
