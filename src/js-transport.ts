@@ -125,6 +125,8 @@ export class JsTransport implements Transport {
   private inFlightCallUnits = 0;
   private readonly splitter: LineSplitter;
   private socket: AgentSocket | null = null;
+  /** Sockets whose 'close' has been emitted: their handle is gone. */
+  private readonly closeEmitted = new WeakSet<net.Socket>();
   private retryTimer: NodeJS.Timeout | null = null;
   private hello = '';
   private started = false;
@@ -277,7 +279,10 @@ export class JsTransport implements Transport {
     socket.on('error', (err) => {
       failure = err;
     });
-    socket.on('close', () => this.onClose(socket, failure));
+    socket.on('close', () => {
+      this.closeEmitted.add(socket);
+      this.onClose(socket, failure);
+    });
   }
 
   private onConnect(socket: AgentSocket): void {
@@ -521,7 +526,8 @@ export class JsTransport implements Transport {
 
   private waitClosed(socket: AgentSocket, deadline: number): Promise<void> {
     return new Promise((resolve) => {
-      if (socket.closed) return resolve();
+      // Not socket.closed: after a failed connect it is true while the handle is still closing.
+      if (this.closeEmitted.has(socket)) return resolve();
       const timer = setTimeout(() => socket.destroy(), Math.max(0, deadline - Date.now()));
       socket.once('close', () => {
         clearTimeout(timer);

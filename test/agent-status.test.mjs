@@ -2,7 +2,8 @@
 // nothing is reported once stop() has resolved, whatever the agent does while stop() runs.
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { transports, startRawAgent, makeSDK, waitFor, SLOWDOWN } from './helpers.mjs';
+import * as net from 'node:net';
+import { transports, startRawAgent, makeSDK, waitFor, nextEvent, tempSocket, SLOWDOWN } from './helpers.mjs';
 
 const SDKINIT = '{"signal":{"sdkinit":{"version":"1.8.0"}}}\n';
 
@@ -101,3 +102,18 @@ for (const transport of transports()) {
     });
   });
 }
+
+describe('stop() after a failed connection attempt [js]', () => {
+  it('resolves only once the failed socket is gone (its handle closes after the error)', async (t) => {
+    const sockets = () => process._getActiveHandles().filter((h) => h instanceof net.Socket).length;
+    const before = sockets();
+    // stop() at each point of the failing attempt: before it, between its error and its close, after.
+    for (let turns = 0; turns < 8; turns++) {
+      const client = makeSDK(t, 'js', tempSocket(t));
+      client.start();
+      for (let i = 0; i < turns; i++) await new Promise((r) => setImmediate(r));
+      await client.stop();
+      assert.equal(sockets(), before, `no socket of the SDK left once stop() resolved (stop after ${turns} turns)`);
+    }
+  });
+});
