@@ -55,6 +55,8 @@ class NativeTransport implements Transport {
     if (this.started) return;
     this.started = true;
     this.handle.start(hello);
+    // send() said false while stopped: the addon forgot that wait at start, so arm it again.
+    if (this.drainPending) this.handle.push('', 0, true);
   }
 
   send(frame: string): boolean {
