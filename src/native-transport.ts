@@ -28,6 +28,8 @@ class NativeTransport implements Transport {
   private inRun = false;
   /** send() returned false and 'drain' has not come yet: keep saying false, as JsTransport does. */
   private drainPending = false;
+  /** send() returned false before a stop and no 'drain' came yet: start() arms it again. */
+  private drainOwed = false;
   private stopping: Promise<void> | null = null;
   private stopWaiter: ((dropped: number) => void) | null = null;
   private consumePending = false;
@@ -55,8 +57,12 @@ class NativeTransport implements Transport {
     if (this.started) return;
     this.started = true;
     this.handle.start(hello);
-    // send() said false while stopped: the addon forgot that wait at start, so arm it again.
-    if (this.drainPending) this.handle.push('', 0, true);
+    // A 'drain' is still owed for a false said before a stop (or while stopped): the addon forgot
+    // that wait, so arm it again; it comes once linked and under the mark, as on the JS transport.
+    if (this.drainOwed || this.drainPending) {
+      this.drainOwed = false;
+      this.handle.push('', 0, true);
+    }
   }
 
   send(frame: string): boolean {
@@ -176,9 +182,12 @@ class NativeTransport implements Transport {
 
   private stopped(dropped: number): void {
     this.isLinked = false;
-    // A wait for 'drain' does not outlive the stop (the addon forgets it too): after a restart,
-    // send() answers from the queue as it is then.
-    this.drainPending = false;
+    // The latch does not outlive the stop: after a restart send() answers from the queue as it is
+    // then. The 'drain' it promised is still owed, and is armed again by start().
+    if (this.drainPending) {
+      this.drainPending = false;
+      this.drainOwed = true;
+    }
     if (dropped > 0) this.events.onDrop('stop', dropped);
   }
 

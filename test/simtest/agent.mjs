@@ -43,6 +43,8 @@ export class ScriptedAgent {
     this.onRecord = onRecord;
     this.server = null;
     this.mode = 'down'; // 'accept' | 'refuse' (a stale socket file) | 'down' (no file)
+    /** Servers that stopped listening but whose handle is still closing (see unlisten()). */
+    this.closingServers = new Set();
     this.conns = new Map();
     this.nextConn = 1;
     /** When set, every new connection gets {"signal":{"sdkinit":{"version":...}}} once its hello arrives. */
@@ -84,8 +86,9 @@ export class ScriptedAgent {
       const keep = `${this.socketPath}.stale`;
       if (leave === 'stale' && existsSync(this.socketPath)) linkSync(this.socketPath, keep);
       // close() stops listening at once (and libuv unlinks the path), but its callback waits for
-      // every connection to end: wait for the path to go instead.
-      server.close();
+      // every connection to end: wait for the path to go instead. Until then the handle is still ours.
+      this.closingServers.add(server);
+      server.close(() => this.closingServers.delete(server));
       const t0 = Date.now();
       while (existsSync(this.socketPath) && Date.now() - t0 < 2000) await new Promise((r) => setTimeout(r, 1));
       if (leave === 'stale' && existsSync(keep)) renameSync(keep, this.socketPath);

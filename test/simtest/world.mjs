@@ -2,6 +2,7 @@
 // of everything observable (agent log, statuses, callbacks, worker notes, uncaught exceptions).
 // Invariant violations found while events arrive are collected in `violations`; invariants.mjs
 // checks the rest after every step and at the end of a sequence.
+import * as net from 'node:net';
 import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { AgentLog, ChildAgent, ScriptedAgent } from './agent.mjs';
@@ -185,8 +186,11 @@ export class World {
   /** Handles that belong to the agent (in-process server and connections, or the child's). */
   isAgentHandle(h) {
     if (this.agentHandles?.has(h)) return true;
+    // The SDK never listens: any server is the agent's (one it stopped may still be closing).
+    if (h instanceof net.Server) return true;
     if (this.agent instanceof ScriptedAgent) {
       if (h === this.agent.server) return true;
+      if (this.agent.closingServers.has(h)) return true;
       for (const c of this.agent.conns.values()) if (c.socket === h) return true;
     }
     return false;
