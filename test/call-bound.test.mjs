@@ -14,6 +14,9 @@ const MiB = 1024 * 1024;
 const mib = (n) => `${(n / MiB).toFixed(1)} MiB`;
 const CALLS = 200_000;
 const CHUNK = 10_000;
+// Under `npm run test:asan` the ASan allocator keeps freed memory in quarantine: RSS then measures
+// the sanitiser, so only the heap is checked there.
+const RSS_MEANINGFUL = !/libasan/.test(process.env.LD_PRELOAD ?? '');
 
 if (process.argv[2] === '--call-bound-child') {
   runChild(JSON.parse(process.argv[3]));
@@ -56,7 +59,7 @@ if (process.argv[2] === '--call-bound-child') {
         // The bound is 4 MiB of frames (the default maxQueueBytes); unbounded, 200 000 calls held
         // about 235 MB.
         assert.ok(r.after.heap - r.before.heap < 32 * MiB, `heap+buffers grew ${mib(r.after.heap - r.before.heap)}`);
-        assert.ok(r.peakRss - r.before.rss < 96 * MiB, `RSS peaked ${mib(r.peakRss - r.before.rss)} over the start`);
+        if (RSS_MEANINGFUL) assert.ok(r.peakRss - r.before.rss < 96 * MiB, `RSS peaked ${mib(r.peakRss - r.before.rss)} over the start`);
 
         // The agent reads: what was buffered is written, and exactly the written calls arrive.
         const conn = agent.conns[0];
