@@ -62,6 +62,8 @@ const baseWrites = net.Socket.prototype as unknown as {
 class AgentSocket extends net.Socket {
   /** Set by the transport around one write() call. */
   probe: WriteProbe | null = null;
+  /** 'close' has been emitted: the handle is gone (socket.closed is already true while it closes). */
+  closeEmitted = false;
   private heldError: { error: Error; cb: WriteCallback } | null = null;
   private graceTimer: NodeJS.Timeout | null = null;
 
@@ -69,7 +71,10 @@ class AgentSocket extends net.Socket {
     super();
     const release = () => this.releaseError();
     this.on('end', release);
-    this.on('close', release);
+    this.on('close', () => {
+      this.closeEmitted = true;
+      release();
+    });
   }
 
   override _write(chunk: unknown, encoding: BufferEncoding, cb: WriteCallback): void {
@@ -125,8 +130,6 @@ export class JsTransport implements Transport {
   private inFlightCallUnits = 0;
   private readonly splitter: LineSplitter;
   private socket: AgentSocket | null = null;
-  /** Sockets whose 'close' has been emitted: their handle is gone. */
-  private readonly closeEmitted = new WeakSet<net.Socket>();
   private retryTimer: NodeJS.Timeout | null = null;
   private hello = '';
   private started = false;
@@ -279,10 +282,7 @@ export class JsTransport implements Transport {
     socket.on('error', (err) => {
       failure = err;
     });
-    socket.on('close', () => {
-      this.closeEmitted.add(socket);
-      this.onClose(socket, failure);
-    });
+    socket.on('close', () => this.onClose(socket, failure));
   }
 
   private onConnect(socket: AgentSocket): void {
@@ -526,8 +526,7 @@ export class JsTransport implements Transport {
 
   private waitClosed(socket: AgentSocket, deadline: number): Promise<void> {
     return new Promise((resolve) => {
-      // Not socket.closed: after a failed connect it is true while the handle is still closing.
-      if (this.closeEmitted.has(socket)) return resolve();
+      if (socket.closeEmitted) return resolve();
       const timer = setTimeout(() => socket.destroy(), Math.max(0, deadline - Date.now()));
       socket.once('close', () => {
         clearTimeout(timer);

@@ -28,6 +28,17 @@ function blockFor(ms) {
   while (Date.now() < until);
 }
 
+/** An SDK linked to a raw agent that has answered its hello with sdkinit 1.8.0: 'started' reported. */
+async function startedWithRawAgent(t, transport) {
+  const agent = await startRawAgent(t);
+  const client = makeSDK(t, transport, agent.path, { handshakeTimeoutMs: 60_000 });
+  client.start();
+  await waitFor(() => agent.conns.length === 1, 'the connection');
+  agent.conns[0].socket.write(SDKINIT);
+  await waitFor(() => client.statuses.includes('started'), "'started'");
+  return { agent, client };
+}
+
 /** Resolves after `ms`: used only to give a wrongly left timer the time to fire, never to wait for an event. */
 const quietFor = (ms) => new Promise((r) => setTimeout(r, ms));
 
@@ -71,12 +82,7 @@ for (const transport of transports()) {
     });
 
     it("'stopped' closes a 'started' when stop() runs during the agent's 'stopping'", async (t) => {
-      const agent = await startRawAgent(t);
-      const client = makeSDK(t, transport, agent.path, { handshakeTimeoutMs: 60_000 });
-      client.start();
-      await waitFor(() => agent.conns.length === 1, 'the connection');
-      agent.conns[0].socket.write(SDKINIT);
-      await waitFor(() => client.statuses.includes('started'), "'started'");
+      const { agent, client } = await startedWithRawAgent(t, transport);
       agent.conns[0].socket.write('{"signal":{"agentstatus":"stopping"}}\n');
       await waitFor(() => client.statuses.includes('stopping'), "'stopping'");
       await client.stop();
@@ -84,12 +90,7 @@ for (const transport of transports()) {
     });
 
     it('start(), stop(), start(), stop() in one tick ends stopped, with a well-formed sequence', async (t) => {
-      const agent = await startRawAgent(t);
-      const client = makeSDK(t, transport, agent.path, { handshakeTimeoutMs: 60_000 });
-      client.start();
-      await waitFor(() => agent.conns.length === 1, 'the connection');
-      agent.conns[0].socket.write(SDKINIT);
-      await waitFor(() => client.statuses.includes('started'), "'started'");
+      const { agent, client } = await startedWithRawAgent(t, transport);
       const first = client.stop();
       client.start();
       const second = client.stop();
