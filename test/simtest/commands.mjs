@@ -110,7 +110,6 @@ async function timedStop(m, w, during) {
   const threadsBefore = w.baselineThreads ?? w.baseline.threads;
   const t0 = Date.now();
   w.stopInProgress = true;
-  const closing = w.log.order.filter((c) => c.open);
   // A link the agent reads normally gets the goodbye as its last frame (unless stop() is raced by a close).
   const live = w.agentConn();
   if (live && m.reading === 'reading' && !(during && w.racing === 'agentClose')) live.expectBye = true;
@@ -119,8 +118,11 @@ async function timedStop(m, w, during) {
   if (during) restarted = await during();
   await p;
   const ms = Date.now() - t0;
-  // The connections open when stop() began are closed by the SDK, even if the agent has not seen it yet.
-  for (const c of closing) c.sdkClosed = true;
+  // Every connection still open on the agent's side is closed by the SDK, even if the agent has not
+  // seen it yet: those open when stop() began, and any made while it ran (the SDK reconnects until
+  // its worker handlers have stopped).
+  // A start() raced with the stop cannot have been accepted yet: its connect() was only called now.
+  for (const c of w.log.order) if (c.open) c.sdkClosed = true;
   w.stopInProgress = false;
   w.stopDurations.push(ms);
   if (restarted) {
