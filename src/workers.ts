@@ -147,6 +147,10 @@ export class WorkerPool {
       await Promise.all(this.exiting);
       this.pool = null;
       await pool.destroy();
+      // destroy() resolves on the threads' 'exit' events, which can come in the same event-loop turn
+      // as its close() of their message ports; a port's handle is released only in that turn's close
+      // phase. Resolve after it, so that no handle of the pool outlives stop().
+      await pastClosePhase();
       this.notices?.close();
       this.notices = null;
     } finally {
@@ -307,4 +311,13 @@ function chainSettle(t: Task, done: () => void): void {
     settle();
     done();
   };
+}
+
+/**
+ * Resolves in a later event-loop turn than the current one: libuv runs the close callbacks of the
+ * handles closed in a turn at the end of that turn, and an immediate queued from a check phase
+ * runs in the next turn's check phase.
+ */
+function pastClosePhase(): Promise<void> {
+  return new Promise((resolve) => setImmediate(() => setImmediate(resolve)));
 }
