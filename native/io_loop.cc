@@ -317,6 +317,10 @@ bool IoLoop::Recover(std::unique_lock<std::mutex>& lk) {
 void IoLoop::RunLoop(std::unique_lock<std::mutex>& lk) {
   for (;;) {
     if (quit_) {
+      // The environment is going away: the process exits with the SDK unref'd, or a worker thread
+      // ends. What was sent before has been handed over, and the kernel may take it still: write
+      // what it takes at once (as the JS transport's last write() does), wait for nothing.
+      if (state_ == State::kLinked) WriteSome(lk);
       CloseSocket();
       return;
     }
@@ -335,7 +339,8 @@ void IoLoop::RunLoop(std::unique_lock<std::mutex>& lk) {
       }
     }
     if (state_ == State::kIdle && !stopRequested_ && Clock::now() >= retryAt_) TryConnect();
-    if (state_ == State::kLinked && !wantPollOut_) WriteSome(lk);
+    const bool writable = state_ == State::kLinked && !WritesHeldForTest();
+    if (writable && !wantPollOut_) WriteSome(lk);
     // Stopping: an empty queue means the goodbye is next (or done), so go round again at once.
     if (quit_ || (stopRequested_ && (state_ != State::kLinked || queue_.Idle()))) continue;
 
@@ -352,7 +357,7 @@ void IoLoop::RunLoop(std::unique_lock<std::mutex>& lk) {
       nfds = 2;
     }
     int timeout = -1;
-    if (state_ == State::kLinked && !wantPollOut_ && writeError_ == 0 && queue_.HasWritable(held_)) {
+    if (writable && !wantPollOut_ && writeError_ == 0 && queue_.HasWritable(held_)) {
       timeout = 0;
     } else if (state_ == State::kIdle) {
       timeout = MillisUntil(retryAt_);
@@ -606,6 +611,10 @@ void IoLoop::CloseGracefully(std::unique_lock<std::mutex>& lk) {
   lk.lock();
 }
 
+bool IoLoop::WritesHeldForTest() const {
+  return kTestFault == TestFault::kHoldWrites && counters_.bytesWritten > 0;
+}
+
 void IoLoop::CloseSocket() {
   if (fd_ >= 0) {
     close(fd_);
@@ -627,7 +636,8 @@ void IoLoop::Post(IoEvent&& event) {
   // A delivery is already due when events or the 'stopped' flag wait.
   const bool first = events_.empty() && !stoppedPending_;
   events_.push_back(std::move(event));
-  if (first) notify_();
+  // Quitting: the environment is being torn down and will not take a delivery.
+  if (first && !quit_) notify_();
 }
 
 void IoLoop::Wake() {

@@ -104,6 +104,8 @@ class IoLoop {
   void ConnectFailed(int err);
   void LinkLost(int err, const char* syscall);
   void WriteSome(std::unique_lock<std::mutex>& lk);
+  // IOTTLY_SDK_TEST_FAULT=hold-writes: nothing is written after the hello (test_fault.h).
+  bool WritesHeldForTest() const;
   void ReadSome(std::unique_lock<std::mutex>& lk);
   void FinishStop(std::unique_lock<std::mutex>& lk);
   void CloseGracefully(std::unique_lock<std::mutex>& lk);
