@@ -97,7 +97,7 @@ const methods = {
 async function main() {
   let binding;
   try {
-    binding = require('../dist/native.js').loadBinding();
+    binding = require('../dist/transport/addon.js').loadBinding();
   } catch (err) {
     console.log(`transport: native addon unavailable (${err.message}); build it with npm run build:native`);
     process.exit(1);

@@ -4,7 +4,7 @@
 
 namespace iottly {
 
-// What src/native.ts expects (NATIVE_ABI_VERSION); raised whenever the interface between them changes.
+// What src/transport/addon.ts expects (NATIVE_ABI_VERSION); raised whenever the interface between them changes.
 constexpr int kAbiVersion = 3;
 
 // Per-environment state of the addon: each main thread or worker that loads it gets its own.

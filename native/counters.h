@@ -4,7 +4,7 @@
 
 namespace iottly {
 
-// Mirrors TransportCounters in src/transport.ts (buffered/bufferedBytes are computed on demand).
+// Mirrors TransportCounters in src/transport/types.ts (buffered/bufferedBytes are computed on demand).
 struct Counters {
   uint64_t written = 0;
   uint64_t bytesWritten = 0;

@@ -33,7 +33,7 @@ struct LineBatch {
   }
 };
 
-// Splits a byte stream at '\n' exactly like src/line-splitter.ts: a line over maxFrameBytes is
+// Splits a byte stream at '\n' exactly like src/transport/line-splitter.ts: a line over maxFrameBytes is
 // skipped to the next newline without being kept, a trailing '\r' is removed, empty lines vanish.
 class LineSplitter {
  public:

@@ -14,7 +14,7 @@ namespace iottly {
 
 namespace {
 
-// Field order of the Float64Array filled by counters(); src/native.ts reads it in this order.
+// Field order of the Float64Array filled by counters(); src/transport/addon.ts reads it in this order.
 constexpr size_t kCounterFields = 12;
 
 // A non-negative integer option that must fit `max` (the type it is stored in: on 32-bit ARM a

@@ -9,7 +9,7 @@
 namespace iottly {
 
 // The JavaScript face of one transport: hands frames to its IoLoop and events back through a
-// thread-safe function, one call per batch of events. Declared to TypeScript in src/native.ts.
+// thread-safe function, one call per batch of events. Declared to TypeScript in src/transport/addon.ts.
 class NativeTransport : public Napi::ObjectWrap<NativeTransport> {
  public:
   static Napi::Function Init(Napi::Env env);

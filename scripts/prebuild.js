@@ -14,7 +14,7 @@ const path = require('node:path');
 const root = path.join(__dirname, '..');
 
 /**
- * Each target: the directory and file name the loader (src/native.ts) looks for, the cross
+ * Each target: the directory and file name the loader (src/transport/addon.ts) looks for, the cross
  * compiler's triple (null: the host's compiler), the ELF machine and class a correct build has, and
  * the newest glibc / libstdc++ symbol versions it may need (the floor the README documents).
  */

@@ -58,7 +58,7 @@ for arch in "${arches[@]}"; do
   # The emulated Node must load the prebuild (build/ holds the host's addon, which it cannot load).
   "$node_arm" -e '
     const sdk = require("./dist/index.js");
-    const { addonCandidates } = require("./dist/native.js");
+    const { addonCandidates } = require("./dist/transport/addon.js");
     if (process.arch !== process.argv[1]) throw new Error(`emulated Node reports ${process.arch}`);
     if (!sdk.nativeAvailable()) throw new Error(`the prebuild does not load: ${sdk.nativeLoadError()?.message}`);
     const used = addonCandidates().find((f) => require.cache[f]);

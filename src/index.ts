@@ -2,9 +2,9 @@ export { IottlySDK } from './sdk';
 export { DisconnectedSDK, InvalidAgentVersion, TransportUnavailable, ValueError } from './errors';
 export { DEFAULT_SOCKET_PATH } from './options';
 export type { IottlySDKOptions, TransportChoice } from './options';
-export { workerHandler } from './worker-handler';
-export type { WorkerHandler, WorkerHandlerOptions } from './worker-handler';
-export type { WorkerPoolOptions } from './worker-options';
+export { workerHandler } from './workers/handler';
+export type { WorkerHandler, WorkerHandlerOptions } from './workers/handler';
+export type { WorkerPoolOptions } from './workers/options';
 export type {
   AgentStatus,
   AgentStatusCallback,
@@ -21,6 +21,6 @@ export type {
   WorkerCommandHandler,
   WorkerContext,
 } from './types';
-export type { TransportKind } from './transport';
-export { defaultTransport, nativeAvailable, nativeLoadError } from './loader';
+export type { TransportKind } from './transport/types';
+export { defaultTransport, nativeAvailable, nativeLoadError } from './transport/select';
 export { SDK_VERSION } from './version';

@@ -12,7 +12,7 @@ export { DisconnectedSDK, InvalidAgentVersion, TransportUnavailable, ValueError 
 export { DEFAULT_SOCKET_PATH } from './options';
 export type { IottlySDKOptions } from './options';
 export type * from './types';
-export { workerHandler } from './worker-handler';
-export type { WorkerHandler, WorkerHandlerOptions } from './worker-handler';
-export type { WorkerPoolOptions } from './worker-options';
+export { workerHandler } from './workers/handler';
+export type { WorkerHandler, WorkerHandlerOptions } from './workers/handler';
+export type { WorkerPoolOptions } from './workers/options';
 export { SDK_VERSION } from './version';

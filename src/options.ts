@@ -1,5 +1,6 @@
+import { describe } from './describe';
 import type { AgentStatusCallback, ConnectionStatusCallback } from './types';
-import { type ResolvedWorkerOptions, type WorkerPoolOptions, resolveWorkerOptions } from './worker-options';
+import { type ResolvedWorkerOptions, type WorkerPoolOptions, resolveWorkerOptions } from './workers/options';
 
 export const DEFAULT_SOCKET_PATH = '/var/run/iottly.com-agent/sdk/iottly_sdk_socket';
 
@@ -134,12 +135,4 @@ function callback<T>(name: string, value: unknown): T | null {
   if (value === undefined || value === null) return null;
   if (typeof value !== 'function') throw new TypeError(`options.${name} must be a function, got ${describe(value)}`);
   return value as T;
-}
-
-export function describe(value: unknown): string {
-  if (value === null) return 'null';
-  if (Array.isArray(value)) return 'an array';
-  if (typeof value === 'object') return `an object (${Object.prototype.toString.call(value).slice(8, -1)})`;
-  if (typeof value === 'string') return `a string (${JSON.stringify(value.length > 40 ? value.slice(0, 40) + '…' : value)})`;
-  return `${typeof value} (${String(value)})`;
 }

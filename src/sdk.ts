@@ -2,12 +2,13 @@ import { EventEmitter } from 'node:events';
 import { AgentStatusMachine } from './agent-status';
 import { FrameEncoder, decodeFrame, isPlainObject, versionAtLeast } from './codec';
 import { DisconnectedSDK, InvalidAgentVersion } from './errors';
-import { createTransport } from './loader';
-import { type IottlySDKOptions, type ResolvedOptions, type TransportChoice, describe, resolveOptions } from './options';
-import type { DropReason, Transport, TransportEvents, TransportKind } from './transport';
+import { createTransport } from './transport/select';
+import { describe } from './describe';
+import { type IottlySDKOptions, type ResolvedOptions, type TransportChoice, resolveOptions } from './options';
+import type { DropReason, Transport, TransportEvents, TransportKind } from './transport/types';
 import type { AgentStatus, CommandCallback, CommandDropReason, ConnectionStatus, IottlySDKEvents, SDKStats } from './types';
-import { type ResolvedWorkerHandler, type WorkerHandler, isWorkerHandler, resolveWorkerHandler } from './worker-handler';
-import type { WorkerPool, WorkerSink } from './workers';
+import { type ResolvedWorkerHandler, type WorkerHandler, isWorkerHandler, resolveWorkerHandler } from './workers/handler';
+import type { WorkerPool, WorkerSink } from './workers/pool';
 import { SDK_VERSION } from './version';
 
 const CALL_MIN_AGENT: [number, number, number] = [1, 8, 0];
@@ -340,7 +341,7 @@ export class IottlySDK extends EventEmitter<IottlySDKEvents> {
     if (!this.workerPool) {
       // Required here, not imported at the top: loading piscina is the cost only worker handlers pay.
       // eslint-disable-next-line @typescript-eslint/no-var-requires
-      const { WorkerPool: Pool } = require('./workers') as typeof import('./workers');
+      const { WorkerPool: Pool } = require('./workers/pool') as typeof import('./workers/pool');
       const sink: WorkerSink = {
         sendJson: (json, channel) => {
           this.accepted++;

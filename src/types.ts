@@ -1,4 +1,4 @@
-import type { DropReason, TransportKind } from './transport';
+import type { DropReason, TransportKind } from './transport/types';
 
 /** 'started', 'stopped', or an agentstatus value passed through as received (e.g. 'stopping'). */
 export type AgentStatus = 'started' | 'stopping' | 'stopped' | (string & {});

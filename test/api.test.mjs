@@ -10,7 +10,7 @@ import { fileURLToPath } from 'node:url';
 import { createRequire } from 'node:module';
 import { sdk, transports, tempSocket, startSim, makeSDK, startAndWait, waitFor, DEADLINE_MS } from './helpers.mjs';
 
-const { NATIVE_ABI_VERSION } = createRequire(import.meta.url)('../dist/native.js');
+const { NATIVE_ABI_VERSION } = createRequire(import.meta.url)('../dist/transport/addon.js');
 
 const DIST_INDEX = fileURLToPath(new URL('../dist/index.js', import.meta.url));
 

@@ -13,7 +13,7 @@ import { fileURLToPath } from 'node:url';
 import { sdk, tempSocket, startRawAgent, startFrameAgent, waitFor, DEADLINE_MS } from './helpers.mjs';
 
 const require = createRequire(import.meta.url);
-const NATIVE_TRANSPORT = fileURLToPath(new URL('../dist/native-transport.js', import.meta.url));
+const NATIVE_TRANSPORT = fileURLToPath(new URL('../dist/transport/native.js', import.meta.url));
 const MiB = 1024 * 1024;
 const RSS_MEANINGFUL = !/libasan/.test(process.env.LD_PRELOAD ?? '');
 

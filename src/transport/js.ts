@@ -1,7 +1,7 @@
 import * as net from 'node:net';
 import { FrameQueue } from './frame-queue';
 import { LineSplitter } from './line-splitter';
-import type { Transport, TransportCounters, TransportEvents, TransportOptions } from './transport';
+import type { Transport, TransportCounters, TransportEvents, TransportOptions } from './types';
 
 /** Frames joined into one socket.write(); large enough to amortise the call, small enough to re-send. */
 const BATCH_BYTES = 64 * 1024;

@@ -1,7 +1,7 @@
 import { existsSync } from 'node:fs';
 import { isAbsolute } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { describe } from './options';
+import { describe } from '../describe';
 
 /**
  * A command handler that runs in a worker thread: `module` is an absolute path or a `file:` URL,
@@ -32,7 +32,7 @@ export interface ResolvedWorkerHandler {
 
 /**
  * Describe a command handler that runs in a worker thread:
- * `sdk.subscribe('resize', workerHandler(require.resolve('./resize.js'), 'resize', { ordered: true }))`.
+ * `sdk.subscribe('resize', workerHandler(require.resolve('../resize.js'), 'resize', { ordered: true }))`.
  */
 export function workerHandler(module: string | URL, exportName = 'default', options: WorkerHandlerOptions = {}): WorkerHandler {
   if (options === null || typeof options !== 'object') {
@@ -69,8 +69,8 @@ export function resolveWorkerHandler(handler: WorkerHandler, what = 'handler'): 
     path = module;
   } else {
     throw new TypeError(
-      `${what}.module must be an absolute path or a file: URL (e.g. require.resolve('./handler.js') or ` +
-        `new URL('./handler.mjs', import.meta.url)), got ${describe(module)}`,
+      `${what}.module must be an absolute path or a file: URL (e.g. require.resolve('../handler.js') or ` +
+        `new URL('../handler.mjs', import.meta.url)), got ${describe(module)}`,
     );
   }
   if (!existsSync(path)) throw new TypeError(`${what}.module ${path} does not exist`);

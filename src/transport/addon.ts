@@ -3,7 +3,7 @@
  * `.node` file. Everything protocol-shaped stays in TypeScript; the addon only moves bytes.
  */
 import * as path from 'node:path';
-import type { TransportOptions } from './transport';
+import type { TransportOptions } from './types';
 
 /**
  * Event codes in the flat list handed to `onEvents`: `[code, a, b, code, a, b, ...]`. Its second
@@ -93,7 +93,7 @@ export const NATIVE_ABI_VERSION = 3;
 
 /** Where the addon may be, in order: an explicit path (sanitiser builds), the local build, a prebuild. */
 export function addonCandidates(): string[] {
-  const root = path.join(__dirname, '..');
+  const root = path.join(__dirname, '..', '..');
   const list: string[] = [];
   const explicit = process.env.IOTTLY_SDK_NATIVE_PATH;
   if (explicit) list.push(path.resolve(explicit));

@@ -1,7 +1,7 @@
-import { TransportUnavailable } from './errors';
-import { JsTransport } from './js-transport';
-import type { TransportChoice } from './options';
-import type { Transport, TransportEvents, TransportFactory, TransportKind, TransportOptions } from './transport';
+import { TransportUnavailable } from '../errors';
+import { JsTransport } from './js';
+import type { TransportChoice } from '../options';
+import type { Transport, TransportEvents, TransportFactory, TransportKind, TransportOptions } from './types';
 
 let nativeFactory: TransportFactory | null | undefined;
 let nativeError: Error | null = null;
@@ -12,7 +12,7 @@ function loadNative(): TransportFactory | null {
     try {
       // Resolved lazily so that a JS-only install never touches the addon.
       // eslint-disable-next-line @typescript-eslint/no-var-requires
-      const mod = require('./native-transport') as { createNativeTransport?: TransportFactory };
+      const mod = require('./native') as { createNativeTransport?: TransportFactory };
       if (typeof mod.createNativeTransport !== 'function') throw new Error('native transport module has no factory');
       nativeFactory = mod.createNativeTransport;
     } catch (err) {

@@ -1,5 +1,5 @@
 import * as os from 'node:os';
-import { describe } from './options';
+import { describe } from '../describe';
 
 /** options.workers: the thread pool that runs worker command handlers. */
 export interface WorkerPoolOptions {

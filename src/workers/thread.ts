@@ -3,9 +3,9 @@
 // bench/worker-boundary.md for why these encodings).
 import { BroadcastChannel, parentPort, workerData } from 'node:worker_threads';
 import { pathToFileURL } from 'node:url';
-import { isPlainObject, stringifyPayload } from './codec';
-import { describe } from './options';
-import type { WorkerContext } from './types';
+import { isPlainObject, stringifyPayload } from '../codec';
+import { describe } from '../describe';
+import type { WorkerContext } from '../types';
 import {
   type AbortNotice,
   type Outbound,
@@ -16,7 +16,7 @@ import {
   TASK_STARTED,
   TELEMETRY_MESSAGE,
   describeError,
-} from './worker-protocol';
+} from './protocol';
 
 // A batch goes out when it is this long, when the previous one left this long ago (so that a
 // handler busy for seconds still reports progress), or at the next turn of the worker's event loop.

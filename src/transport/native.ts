@@ -1,8 +1,8 @@
 import { getSystemErrorName } from 'node:util';
-import { type NativeTransportHandle, NativeEvent, loadBinding } from './native';
-import type { Transport, TransportCounters, TransportEvents, TransportOptions } from './transport';
+import { type NativeTransportHandle, NativeEvent, loadBinding } from './addon';
+import type { Transport, TransportCounters, TransportEvents, TransportOptions } from './types';
 
-// Loaded at require time on purpose: src/loader.ts falls back to the JS transport when this throws.
+// Loaded at require time on purpose: src/transport/select.ts falls back to the JS transport when this throws.
 const binding = loadBinding();
 
 /**

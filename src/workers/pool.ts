@@ -3,9 +3,9 @@
 import { BroadcastChannel, type Worker } from 'node:worker_threads';
 import { join } from 'node:path';
 import { Piscina } from 'piscina';
-import type { ResolvedWorkerOptions } from './worker-options';
-import type { CommandDropReason } from './types';
-import type { ResolvedWorkerHandler } from './worker-handler';
+import type { ResolvedWorkerOptions } from './options';
+import type { CommandDropReason } from '../types';
+import type { ResolvedWorkerHandler } from './handler';
 import {
   type AbortNotice,
   type Outbound,
@@ -16,7 +16,7 @@ import {
   TASK_STARTED,
   TELEMETRY_MESSAGE,
   rebuildError,
-} from './worker-protocol';
+} from './protocol';
 
 /** What the pool needs from the SDK. */
 export interface WorkerSink {
@@ -54,7 +54,7 @@ interface OrderedQueue {
   backlog: Command[];
 }
 
-const WORKER_ENTRY = join(__dirname, 'worker.js');
+const WORKER_ENTRY = join(__dirname, 'thread.js');
 let channelSeq = 0;
 
 export class WorkerPool {

@@ -1,5 +1,5 @@
-// What crosses the thread boundary between the pool manager (workers.ts) and the worker entry
-// (worker.ts). Params go in as the command frame's own bytes; telemetry comes back as JSON text.
+// What crosses the thread boundary between the pool manager (pool.ts) and the worker entry
+// (thread.ts). Params go in as the command frame's own bytes; telemetry comes back as JSON text.
 
 /** One telemetry message: the payload as JSON text and the channel ('' for none). */
 export type Outbound = [payloadJson: string, channel: string];
