@@ -397,6 +397,7 @@ export class AgentClose extends AgentCmd {
       w.noteUnclean('reset');
       w.log.markUnclean(conn.key, 'reset');
       await w.agent.destroyCurrent();
+      w.uncleanDone();
     } else if (how === 'writeAndClose') {
       // A command the SDK must still deliver: the agent wrote it before it went.
       const cmdType = this.p.cmdType;
@@ -404,6 +405,7 @@ export class AgentClose extends AgentCmd {
       w.log.markUnclean(conn.key, 'writeAndClose');
       const { id, bytes } = commandFrame(w, m, 'valid', cmdType);
       await w.agent.writeAndDestroy(bytes);
+      w.uncleanDone();
       if (burstAfter) w.sendBurst({ count: burstAfter, text: 'after close', channel: null, bigAt: -1, bigBytes: 0 });
       await expectDelivered(m, w, id, cmdType, 'written just before the agent closed');
       m.linked = false;
@@ -423,6 +425,7 @@ export class AgentKill extends Cmd {
   async act(m, w) {
     w.noteUnclean('kill');
     await w.agent.kill();
+    w.uncleanDone();
     w.log.killGeneration();
     if (this.p.burstAfter) w.sendBurst({ count: this.p.burstAfter, text: 'after kill', channel: null, bigAt: -1, bigBytes: 0 });
     m.linked = false;

@@ -181,6 +181,8 @@ export function checkEnd(world) {
       budget -= b;
       fit++;
     }
+    // Worker replies accepted before the last unclean close was complete: small, and as losable.
+    fit += Math.min(workerAccepted - wDelivered, world.uncleanCloses.at(-1).workerAccepted);
     if (lost > fit) fail('loss-bound', `${lost} messages lost uncounted at ${world.uncleanCloses.length} unclean closes; at most ${fit} fit in their socket buffers`);
   }
   if ('callsAccepted' in s) {

@@ -291,7 +291,16 @@ export class World {
 
   noteUnclean(why) {
     const s = this.sdk.stats();
-    this.uncleanCloses.push({ seqNext: this.seqNext, why, callsAccepted: s.callsAccepted ?? 0 });
+    this.uncleanCloses.push({ seqNext: this.seqNext, why, callsAccepted: s.callsAccepted ?? 0, workerAccepted: s.accepted - this.seqNext });
+  }
+
+  /**
+   * The unclean close noted last has completed. Worker replies are sent by the SDK on its own, at any
+   * moment: those accepted until now may have been written before the agent's socket went away.
+   */
+  uncleanDone() {
+    const last = this.uncleanCloses.at(-1);
+    if (last) last.workerAccepted = this.sdk.stats().accepted - this.seqNext;
   }
 
   async teardown() {
