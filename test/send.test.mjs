@@ -14,6 +14,28 @@ class Point {
 
 for (const transport of transports()) {
   describe(`send [${transport}]`, () => {
+    it('writes a lone message on an idle link during send() itself; the rest of a synchronous run is batched', async (t) => {
+      const sim = await startSim(t);
+      const client = makeSDK(t, transport, sim.socketPath);
+      await startAndWait(client);
+      for (let round = 0; round < 3; round++) {
+        const before = client.stats();
+        assert.equal(before.buffered, 0);
+        assert.equal(client.send({ round, i: 0 }), true);
+        // No microtask, no thread hand-off: the kernel took it before send() returned.
+        const after = client.stats();
+        assert.equal(after.written, before.written + 1, `round ${round}: written during send()`);
+        assert.equal(after.buffered, 0);
+        for (let i = 1; i <= 5; i++) client.send({ round, i });
+        assert.equal(client.stats().buffered, 5, `round ${round}: the rest of the run waits for its end`);
+        await waitFor(() => sim.telemetry.length === 6 * (round + 1) && client.stats().buffered === 0, `round ${round} delivered`);
+      }
+      assert.deepEqual(
+        sim.telemetry.map((r) => [r.payload.round, r.payload.i]),
+        [0, 1, 2].flatMap((round) => [0, 1, 2, 3, 4, 5].map((i) => [round, i])),
+      );
+    });
+
     it('delivers payloads with and without a channel exactly; empty-string and null channels mean no channel', async (t) => {
       const sim = await startSim(t);
       const client = makeSDK(t, transport, sim.socketPath);

@@ -77,10 +77,23 @@ class AgentSocket extends net.Socket {
     });
   }
 
+  /** The write _write is running: the Writable runs one at a time, its callback before the next. */
+  private writeCb: WriteCallback | null = null;
+  private writeProbe: WriteProbe | null = null;
+  private readonly afterOneWrite = (error?: Error | null): void => {
+    const cb = this.writeCb!;
+    const probe = this.writeProbe;
+    this.writeCb = null;
+    this.writeProbe = null;
+    this.afterWrite(error, cb, probe);
+  };
+
   override _write(chunk: unknown, encoding: BufferEncoding, cb: WriteCallback): void {
     const probe = this.probe;
     if (probe) probe.called = true;
-    baseWrites._write.call(this, chunk, encoding, (error) => this.afterWrite(error, cb, probe));
+    this.writeCb = cb;
+    this.writeProbe = probe;
+    baseWrites._write.call(this, chunk, encoding, this.afterOneWrite);
   }
 
   override _writev(chunks: Array<{ chunk: unknown; encoding: BufferEncoding }>, cb: WriteCallback): void {
@@ -140,6 +153,25 @@ export class JsTransport implements Transport {
   private needDrain = false;
   private stopping: Promise<void> | null = null;
   private idleWaiter: (() => void) | null = null;
+  /**
+   * A send() has run in this synchronous run of the caller. The first send of a run is written at
+   * once (see send()); the rest of the run is batched and flushed at its end, or at BATCH_BYTES.
+   */
+  private inRun = false;
+  private readonly endRun = (): void => {
+    this.inRun = false;
+  };
+  /** Reused by every direct write: set by the socket's _write while one write() call runs. */
+  private readonly directProbe: WriteProbe = { called: false, done: false, failed: false };
+  /**
+   * The direct write the kernel did not take whole at once, and its number among the direct writes
+   * on its socket: settled by its own callback (see directCallback()).
+   */
+  private directPending: { seq: number; batch: Batch } | null = null;
+  /** Direct writes issued on the current socket. */
+  private directWrites = 0;
+  /** The callback of every direct write on the current socket. */
+  private afterDirect: WriteCallback = () => {};
   private connections = 0;
   private readonly c: TransportCounters = {
     written: 0,
@@ -178,6 +210,15 @@ export class JsTransport implements Transport {
   }
 
   send(frame: string): boolean {
+    if (!this.inRun) {
+      this.inRun = true;
+      queueMicrotask(this.endRun);
+      // The first message of a run, with nothing waiting: straight to the kernel, as a bare
+      // socket.write() would, with no queue, batch or flush. Batching only pays when there is a batch.
+      if (this.isLinked && !this.held && this.idleForDirect() && this.writeDirect(frame)) {
+        return this.inFlightUnits < this.options.highWaterMark || this.markDrain();
+      }
+    }
     // Queue accounting uses the frame's length in characters: it is what the string costs in memory
     // (equal to its UTF-8 size for ASCII) and, unlike Buffer.byteLength, free to compute.
     this.queue.push(frame, frame.length);
@@ -201,6 +242,59 @@ export class JsTransport implements Transport {
       this.needDrain = true;
       return false;
     }
+    return true;
+  }
+
+  private markDrain(): false {
+    this.needDrain = true;
+    return false;
+  }
+
+  /** Nothing queued, in flight or pending in the socket: a write now goes to the kernel at once. */
+  private idleForDirect(): boolean {
+    const socket = this.socket;
+    return (
+      socket !== null &&
+      this.queue.length === 0 &&
+      this.inFlight.length === 0 &&
+      this.calls.length === 0 &&
+      this.reports.length === 0 &&
+      socket.writableLength === 0
+    );
+  }
+
+  /**
+   * Write one telemetry frame at once. Returns true when it was handed to the socket: counted as
+   * written if the kernel took all of it during the call; otherwise in flight, settled as any batch
+   * (by its callback, or at the close). False when the socket would not take it synchronously.
+   */
+  private writeDirect(frame: string): boolean {
+    const socket = this.socket!;
+    const probe = this.directProbe;
+    probe.called = false;
+    probe.done = false;
+    probe.failed = false;
+    socket.probe = probe;
+    try {
+      socket.write(frame, this.afterDirect);
+    } finally {
+      socket.probe = null;
+    }
+    const seq = ++this.directWrites;
+    const bytes = Buffer.byteLength(frame);
+    // Owed a 'drain': that comes from a write's callback (never from inside send()), so take the
+    // batch path below, whose callback settles it.
+    if (probe.done && !this.needDrain) {
+      this.c.written++;
+      this.c.bytesWritten += bytes;
+      return true;
+    }
+    // Taken in part, failed, or buffered by the Writable: accounted as a batch of one from here on.
+    const batch: Batch = { kind: 'telemetry', frames: [frame], sizes: [frame.length], units: frame.length, bytes, syncBytes: 0, settled: false };
+    batch.syncBytes = this.deliveredAtOnce(socket, probe, bytes);
+    this.inFlight.push(batch);
+    this.inFlightUnits += batch.units;
+    this.directPending = { seq, batch };
     return true;
   }
 
@@ -285,8 +379,27 @@ export class JsTransport implements Transport {
     socket.on('close', () => this.onClose(socket, failure));
   }
 
+  /**
+   * One callback for all the direct writes on `socket`, allocated once per connection. The Writable
+   * calls write callbacks back in order, so the n-th call is the n-th direct write's; the socket's
+   * own count keeps a late callback from an old connection out of the new one's.
+   */
+  private directCallback(socket: AgentSocket): WriteCallback {
+    let callbacks = 0;
+    return (err) => {
+      const seq = ++callbacks;
+      const pending = this.directPending;
+      if (socket !== this.socket || pending === null || pending.seq !== seq) return;
+      this.directPending = null;
+      this.onWritten(socket, pending.batch, err);
+    };
+  }
+
   private onConnect(socket: AgentSocket): void {
     if (this.connections++ > 0) this.c.reconnects++;
+    this.directWrites = 0;
+    this.directPending = null;
+    this.afterDirect = this.directCallback(socket);
     this.isLinked = true;
     this.held = false;
     this.splitter.reset();
@@ -351,6 +464,7 @@ export class JsTransport implements Transport {
     this.inFlight = [];
     this.inFlightUnits = 0;
     this.inFlightCallUnits = 0;
+    this.directPending = null;
     this.queue.unshift(frames, sizes);
     this.c.droppedCalls += lostCalls;
     return lostCalls;
