@@ -105,6 +105,7 @@ IoLoop::PushResult IoLoop::PushTelemetry(std::string frames, bool wantDrain) {
   }
   auto chunk = MakeChunk(std::move(frames));
   std::lock_guard<std::mutex> lk(mu_);
+  const bool lone = sizes.size() == 1 && queue_.Idle();
   if (stopRequested_) {
     // stop() is in progress: the goodbye must be the last frame on the connection, and the thread
     // may already have queued or written it, so nothing sent now is written; it is dropped as 'stop'.
@@ -117,7 +118,7 @@ IoLoop::PushResult IoLoop::PushTelemetry(std::string frames, bool wantDrain) {
     needDrain_ = true;
     CheckDrain();  // already under the mark (the thread wrote meanwhile): 'drain' follows at once
   }
-  if (state_ == State::kLinked && !held_) Wake();
+  if (state_ == State::kLinked && !held_ && !(lone && WriteDirect())) Wake();
   return PushResult{dropped, 0, queue_.TelemetryCount(), queue_.TelemetryBytes()};
 }
 
@@ -465,6 +466,38 @@ void IoLoop::LinkLost(int err, const char* syscall) {
   retryAt_ = Clock::now() + std::chrono::milliseconds(options_.reconnectIntervalMs);
 }
 
+bool IoLoop::WriteDirect() {
+  // The I/O thread may be inside its own sendmsg (writing_), or waiting for room (wantPollOut_).
+  if (state_ != State::kLinked || held_ || wantPollOut_ || writing_ || writeError_ != 0 || WritesHeldForTest()) {
+    return false;
+  }
+  directIov_.clear();
+  const size_t bytes = queue_.Take(directIov_, held_, kWriteBatchBytes);
+  if (directIov_.empty()) return false;
+  msghdr msg{};
+  msg.msg_iov = directIov_.data();
+  msg.msg_iovlen = directIov_.size();
+  ssize_t n;
+  // Under mu_: the I/O thread closes fd_ only while holding it.
+  do {
+    n = sendmsg(fd_, &msg, MSG_NOSIGNAL | MSG_DONTWAIT);
+  } while (n < 0 && errno == EINTR);
+  const int err = errno;
+  queue_.Settle(n > 0 ? static_cast<size_t>(n) : 0, counters_);
+  if (n < 0) {
+    // The I/O thread takes over: it waits for room, or reads what the agent sent before it went.
+    if (err == EAGAIN || err == EWOULDBLOCK) wantPollOut_ = true;
+    else writeError_ = err;
+    return false;
+  }
+  CheckDrain();
+  if (static_cast<size_t>(n) < bytes) {
+    wantPollOut_ = true;
+    return false;
+  }
+  return true;
+}
+
 void IoLoop::WriteSome(std::unique_lock<std::mutex>& lk) {
   if (writeError_ != 0) return;
   for (int round = 0; round < kWriteRounds && state_ == State::kLinked; round++) {
@@ -472,6 +505,7 @@ void IoLoop::WriteSome(std::unique_lock<std::mutex>& lk) {
     const size_t bytes = queue_.Take(iov_, held_, kWriteBatchBytes);
     if (iov_.empty()) return;
     const int fd = fd_;
+    writing_ = true;
     lk.unlock();
     msghdr msg{};
     msg.msg_iov = iov_.data();
@@ -482,6 +516,7 @@ void IoLoop::WriteSome(std::unique_lock<std::mutex>& lk) {
     } while (n < 0 && errno == EINTR);
     const int err = errno;
     lk.lock();
+    writing_ = false;
     queue_.Settle(n > 0 ? static_cast<size_t>(n) : 0, counters_);
     if (n < 0) {
       if (err == EAGAIN || err == EWOULDBLOCK) {

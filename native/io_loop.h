@@ -104,6 +104,10 @@ class IoLoop {
   void ConnectFailed(int err);
   void LinkLost(int err, const char* syscall);
   void WriteSome(std::unique_lock<std::mutex>& lk);
+  // On the JavaScript thread, under mu_, for a lone frame pushed onto an empty queue: write it at
+  // once, as uv_try_write does, instead of waking the I/O thread for it. Returns true when the
+  // kernel took it whole; otherwise the I/O thread has what is left to do (the caller wakes it).
+  bool WriteDirect();
   // IOTTLY_SDK_TEST_FAULT=hold-writes: nothing is written after the hello (test_fault.h).
   bool WritesHeldForTest() const;
   void ReadSome(std::unique_lock<std::mutex>& lk);
@@ -128,6 +132,8 @@ class IoLoop {
   bool held_ = false;
   bool needDrain_ = false;
   bool wantPollOut_ = false;
+  // The I/O thread is inside sendmsg with mu_ released: WriteDirect() must not write meanwhile.
+  bool writing_ = false;
   bool stopRequested_ = false;
   bool goodbyeQueued_ = false;
   Clock::time_point retryAt_;
@@ -157,6 +163,7 @@ class IoLoop {
   LineSplitter splitter_;  // I/O thread only
   std::vector<IoEvent> events_;
   std::vector<iovec> iov_;  // I/O thread only
+  std::vector<iovec> directIov_;  // WriteDirect() only (JavaScript thread)
   std::vector<char> readBuf_;  // I/O thread only
 };
 
