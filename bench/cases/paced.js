@@ -10,7 +10,7 @@ const { cell } = require('../lib/report');
 const { median, fmt } = require('../lib/stats');
 const u = require('../lib/util');
 
-const RATES = [1_000, 10_000, 100_000];
+const RATES = [100, 1_000, 10_000, 100_000];
 const SECONDS = 2;
 const ROUNDS = 3;
 const RESOLUTION_MS = 1;
