@@ -8,7 +8,8 @@
         "native/io_loop.cc",
         "native/line_splitter.cc",
         "native/native_transport.cc",
-        "native/outbound_queue.cc"
+        "native/outbound_queue.cc",
+        "native/path_watch.cc"
       ],
       "include_dirs": ["<!(node -p \"require('node-addon-api').include_dir\")"],
       "defines": ["NAPI_VERSION=8", "NAPI_CPP_EXCEPTIONS", "NODE_ADDON_API_DISABLE_DEPRECATED", "NODE_API_SWALLOW_UNTHROWABLE_EXCEPTIONS"],

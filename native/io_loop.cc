@@ -53,6 +53,7 @@ IoLoop::IoLoop(IoOptions options, std::function<void()> notify)
     : options_(std::move(options)),
       notify_(std::move(notify)),
       queue_(options_.maxBufferedMsgs, options_.maxQueueBytes),
+      watch_(options_.socketPath),
       splitter_(options_.maxFrameBytes) {}
 
 IoLoop::~IoLoop() {
@@ -200,6 +201,7 @@ void IoLoop::Abort() {
 void IoLoop::Join() {
   if (thread_.joinable()) {
     thread_.join();
+    watch_.Close();
     ReleaseBuffers();
     ReleaseFreedMemory();
     // Telemetry sent from now on is kept for the next start(), no longer refused as 'stop'.
@@ -350,6 +352,9 @@ void IoLoop::RunLoop(std::unique_lock<std::mutex>& lk) {
     if (state_ == State::kConnecting) {
       fds[1].events = POLLOUT;
       nfds = 2;
+    } else if (state_ == State::kIdle && watch_.fd() >= 0) {
+      fds[1] = {watch_.fd(), POLLIN, 0};
+      nfds = 2;
     } else if (state_ == State::kLinked) {
       readPaused_ = queuedInbound_ + deliveredInbound_ >= options_.maxFrameBytes + kInboundSlack;
       fds[1].events = static_cast<short>((readPaused_ ? 0 : POLLIN) | (wantPollOut_ ? POLLOUT : 0));
@@ -379,7 +384,13 @@ void IoLoop::RunLoop(std::unique_lock<std::mutex>& lk) {
       }
     }
     if (nfds < 2 || fds[1].revents == 0) continue;
-    if (state_ == State::kConnecting) {
+    if (state_ == State::kIdle) {
+      // The socket path changed: try now rather than at the next retry.
+      if (fds[1].fd == watch_.fd() && watch_.Handle()) {
+        retryAt_ = Clock::now();
+        refusedDelayMs_ = 0;
+      }
+    } else if (state_ == State::kConnecting) {
       int err = 0;
       socklen_t len = sizeof err;
       if (getsockopt(fd_, SOL_SOCKET, SO_ERROR, &err, &len) < 0) err = errno;
@@ -420,6 +431,9 @@ void IoLoop::TryConnect() {
 
 void IoLoop::Connected() {
   state_ = State::kLinked;
+  // Linked: no watch needed until the link is lost (an inotify watch is a limited resource).
+  watch_.Disarm();
+  refusedDelayMs_ = 0;
   if (connections_++ > 0) counters_.reconnects++;
   held_ = false;
   wantPollOut_ = false;
@@ -437,7 +451,16 @@ void IoLoop::ConnectFailed(int err) {
   event.error = err;
   event.syscall = "connect";
   Post(std::move(event));
-  retryAt_ = Clock::now() + std::chrono::milliseconds(options_.reconnectIntervalMs);
+  ScheduleRetry(err == ECONNREFUSED);
+}
+
+void IoLoop::ScheduleRetry(bool refused) {
+  uint32_t delay = options_.reconnectIntervalMs;
+  if (watch_.Arm()) {
+    refusedDelayMs_ = refused ? NextRefusedDelay(refusedDelayMs_) : 0;
+    delay = refused ? refusedDelayMs_ : kWatchedRetryMs;
+  }
+  retryAt_ = Clock::now() + std::chrono::milliseconds(delay);
 }
 
 void IoLoop::LinkLost(int err, const char* syscall) {
@@ -463,7 +486,8 @@ void IoLoop::LinkLost(int err, const char* syscall) {
   event.error = err;
   event.syscall = syscall;
   Post(std::move(event));
-  retryAt_ = Clock::now() + std::chrono::milliseconds(options_.reconnectIntervalMs);
+  // The agent may still listen (it closed this connection only) or come back at once: retry soon.
+  ScheduleRetry(true);
 }
 
 bool IoLoop::WriteDirect() {
@@ -597,6 +621,7 @@ void IoLoop::ReadSome(std::unique_lock<std::mutex>& lk) {
 }
 
 void IoLoop::FinishStop(std::unique_lock<std::mutex>& lk) {
+  watch_.Disarm();
   if (state_ == State::kLinked) CloseGracefully(lk);
   CloseSocket();
   counters_.droppedCalls += queue_.Reset();

@@ -15,6 +15,7 @@
 #include "counters.h"
 #include "line_splitter.h"
 #include "outbound_queue.h"
+#include "path_watch.h"
 
 namespace iottly {
 
@@ -104,6 +105,8 @@ class IoLoop {
   void ConnectFailed(int err);
   void LinkLost(int err, const char* syscall);
   void WriteSome(std::unique_lock<std::mutex>& lk);
+  // Sets retryAt_ after a failed attempt or a lost link (see src/transport/retry.ts).
+  void ScheduleRetry(bool refused);
   // On the JavaScript thread, under mu_, for a lone frame pushed onto an empty queue: write it at
   // once, as uv_try_write does, instead of waking the I/O thread for it. Returns true when the
   // kernel took it whole; otherwise the I/O thread has what is left to do (the caller wakes it).
@@ -159,6 +162,10 @@ class IoLoop {
   bool ended_ = false;
 
   OutboundQueue queue_;
+  // The socket path, watched while the agent is away (I/O thread only; closed by Join()).
+  PathWatch watch_;
+  // The last wait after a refused connection while watched (0: none yet).
+  uint32_t refusedDelayMs_ = 0;
   Counters counters_;
   LineSplitter splitter_;  // I/O thread only
   std::vector<IoEvent> events_;

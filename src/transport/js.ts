@@ -1,6 +1,8 @@
 import * as net from 'node:net';
 import { FrameQueue } from './frame-queue';
 import { LineSplitter } from './line-splitter';
+import { AgentPathWatch } from './path-watch';
+import { WATCHED_RETRY_MS, nextRefusedDelay } from './retry';
 import type { Transport, TransportCounters, TransportEvents, TransportOptions } from './types';
 
 /** Frames joined into one socket.write(); large enough to amortise the call, small enough to re-send. */
@@ -144,6 +146,10 @@ export class JsTransport implements Transport {
   private readonly splitter: LineSplitter;
   private socket: AgentSocket | null = null;
   private retryTimer: NodeJS.Timeout | null = null;
+  /** Watches the socket path while the agent is away (null until first needed). */
+  private pathWatch: AgentPathWatch | null = null;
+  /** The last wait after a refused connection (0: none yet); see nextRefusedDelay(). */
+  private refusedDelay = 0;
   private hello = '';
   private started = false;
   private isLinked = false;
@@ -397,6 +403,9 @@ export class JsTransport implements Transport {
 
   private onConnect(socket: AgentSocket): void {
     if (this.connections++ > 0) this.c.reconnects++;
+    // Linked: no watch needed until the link is lost (an inotify watch is a limited resource).
+    this.pathWatch?.close();
+    this.refusedDelay = 0;
     this.directWrites = 0;
     this.directPending = null;
     this.afterDirect = this.directCallback(socket);
@@ -416,7 +425,7 @@ export class JsTransport implements Transport {
       if (!closedByStop) {
         this.c.connectErrors++;
         this.events.onConnectError(failure ?? new Error(`connection to ${this.options.socketPath} closed`));
-        this.scheduleRetry();
+        this.scheduleRetry((failure as NodeJS.ErrnoException | null)?.code === 'ECONNREFUSED');
       }
       return;
     }
@@ -431,7 +440,8 @@ export class JsTransport implements Transport {
     if (lostCalls > 0) this.events.onDrop('calls', lostCalls);
     this.wakeIdle();
     this.events.onUnlink(failure);
-    this.scheduleRetry();
+    // The agent may still listen (it closed this connection only) or come back at once: retry soon.
+    this.scheduleRetry(true);
   }
 
   /**
@@ -478,9 +488,34 @@ export class JsTransport implements Transport {
     return lost;
   }
 
-  private scheduleRetry(): void {
-    this.retryTimer = setTimeout(() => this.connect(), this.options.reconnectIntervalMs);
+  /**
+   * Wait for the next connection attempt. With the socket path watched, a change of the path starts
+   * one at once (pathChanged()); until then a refused connection (the socket file is there: the agent
+   * is between bind() and listen(), or the file is stale) is retried after 1, 2, 4, ... ms, and
+   * anything else after WATCHED_RETRY_MS. Without a watch: every reconnectIntervalMs, as before.
+   */
+  private scheduleRetry(refused: boolean): void {
+    let delay = this.options.reconnectIntervalMs;
+    if (this.watchPath()) {
+      this.refusedDelay = refused ? nextRefusedDelay(this.refusedDelay) : 0;
+      delay = refused ? this.refusedDelay : WATCHED_RETRY_MS;
+    }
+    this.retryTimer = setTimeout(() => this.connect(), delay);
     if (!this.refed) this.retryTimer.unref();
+  }
+
+  private watchPath(): boolean {
+    this.pathWatch ??= new AgentPathWatch(this.options.socketPath, () => this.pathChanged());
+    return this.pathWatch.arm();
+  }
+
+  /** The socket path changed while we wait to retry: try now. */
+  private pathChanged(): void {
+    const timer = this.retryTimer;
+    if (timer === null || !this.started) return;
+    clearTimeout(timer);
+    this.refusedDelay = 0;
+    this.connect();
   }
 
   private scheduleFlush(): void {
@@ -592,6 +627,7 @@ export class JsTransport implements Transport {
 
   private async doStop(goodbye: string, timeoutMs: number): Promise<void> {
     this.started = false;
+    this.pathWatch?.close();
     if (this.retryTimer) {
       clearTimeout(this.retryTimer);
       this.retryTimer = null;
