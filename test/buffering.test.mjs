@@ -213,7 +213,9 @@ for (const transport of transports()) {
       conns[0].socket.destroy(); // whatever the kernel held is lost with the connection
       await waitFor(() => client.statuses.includes('stopped'), "'stopped'");
       let s = client.stats();
-      assert.equal(s.buffered, 10, 'only the newest maxBufferedMsgs are kept while away');
+      // The SDK may already be linked again (it retries at once while the agent listens) and have
+      // written some of them: what reaches the second connection is checked below.
+      assert.ok(s.buffered <= 10, `only the newest maxBufferedMsgs are kept while away (${s.buffered} buffered)`);
 
       await waitFor(() => conns.length === 2, 'the reconnect');
       conns[1].socket.resume();

@@ -209,7 +209,9 @@ for (const transport of transports()) {
       await listening;
       await waitFor(() => client.statuses.includes('started'), "'started' after the agent appeared");
       assert.equal(client.linked, true);
-      assert.ok(client.stats().connectErrors >= 2, `retried: ${client.stats().connectErrors} connect errors`);
+      // With the socket path watched, the next attempt comes when the agent binds it, not on a timer
+      // (reconnect-watch.test.mjs checks both that and the polling fallback).
+      assert.ok(client.stats().connectErrors >= 1, `${client.stats().connectErrors} connect errors`);
       assert.ok(connectErrors.length >= 1);
       assert.equal(sim.clients.length, 1);
       assert.equal(sim.clients[0].helloFirst, true);

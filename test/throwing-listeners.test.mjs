@@ -24,7 +24,11 @@ for (const transport of transports()) {
   describe(`throwing event listeners [${transport}]`, () => {
     it("a throwing 'connectError' listener: the SDK keeps retrying and links when the agent comes", async (t) => {
       const r = await run(t, 'connectError', transport);
-      assert.deepEqual(r.uncaught, ['listener threw on ENOENT']);
+      // ENOENT while the agent is away; the agent's bind() wakes the SDK, which may then meet one
+      // ECONNREFUSED before its listen().
+      assert.equal(r.uncaught[0], 'listener threw on ENOENT');
+      assert.ok(r.uncaught.length <= 2, JSON.stringify(r.uncaught));
+      assert.ok(r.uncaught.slice(1).every((m) => m === 'listener threw on ECONNREFUSED'), JSON.stringify(r.uncaught));
       assert.deepEqual(r.statuses, ['started', 'stopped']);
       assert.deepEqual(r.unhandled, []);
     });
