@@ -107,15 +107,23 @@ export async function simulate({ sdk = loadSdk(), transport, seed, runs, path, r
   await installProcessHooks();
   const stats = { steps: 0, sequences: 0, byName: {}, sent: 0, dropped: 0, commandsRun: 0, calls: 0, statuses: 0 };
   const t0 = Date.now();
+  let current = Promise.resolve();
   const property = fc.asyncProperty(configArbitrary, fc.commands(commandArbitraries(), { maxCommands, size: 'max', ...(replayPath ? { replayPath } : {}) }), async (config, cmds) => {
     stats.sequences++;
-    await runSequence(sdk, transport, config, cmds, stats);
+    const run = runSequence(sdk, transport, config, cmds, stats);
+    current = run.catch(() => {});
+    await run;
   });
   const params = { seed, numRuns: runs, timeout: SEQUENCE_DEADLINE_MS, markInterruptAsFailure: false };
   if (path) params.path = path;
   if (untilMs) params.interruptAfterTimeLimit = Math.max(1000, untilMs - Date.now());
   const mem0 = memorySample();
   const out = await fc.check(property, params);
+  // fast-check does not wait for a run it abandons (the time limit, a timeout): let it finish and
+  // clean up (its agent process, its SDK) before anything else starts, or that would see its handles.
+  let bound;
+  await Promise.race([current, new Promise((r) => (bound = setTimeout(r, SEQUENCE_DEADLINE_MS)))]);
+  clearTimeout(bound);
   const mem1 = memorySample();
   const result = { transport, runs: out.numRuns, sequences: stats.sequences, steps: stats.steps, ms: Date.now() - t0, seed: out.seed, interrupted: out.interrupted, failure: null };
   result.memory = { before: mem0, after: mem1 };

@@ -52,11 +52,13 @@ export async function installProcessHooks() {
   processState.channel.unref();
   processState.channel.onmessage = (ev) => processState.worldForNotes?.workerNote(ev.data);
   // Warm up what the process allocates once, lazily, so that it is not taken for a leak: libuv's
-  // thread pool (fs), its SIGCHLD pipe (the first child process).
+  // thread pool (fs), its SIGCHLD pipe (the first child process), its inotify descriptor (the first
+  // fs.watch, as the JS transport's watch of the socket path; libuv keeps it for the loop's life).
   void process.stdout;
   void process.stderr;
-  const { mkdtempSync, rmSync } = await import('node:fs');
+  const { mkdtempSync, rmSync, watch } = await import('node:fs');
   const { tmpdir } = await import('node:os');
+  watch(tmpdir(), { persistent: false }).close();
   await (await import('node:fs/promises')).stat(tmpdir());
   const dir = mkdtempSync(join(tmpdir(), 'iottly-simtest-warm-'));
   const child = new ChildAgent(join(dir, 'warm.sock'), () => {});
