@@ -2,19 +2,18 @@
 
 #include <cstdint>
 
+#include "surface.h"
+
 namespace iottly {
 
-// Mirrors TransportCounters in src/transport/types.ts (buffered/bufferedBytes are computed on demand).
+// The running totals of IOTTLY_COUNTER_FIELDS (surface.h): its KEPT fields. The LIVE ones (what is
+// queued) are measured when counters() is called.
 struct Counters {
-  uint64_t written = 0;
-  uint64_t bytesWritten = 0;
-  uint64_t droppedOverflow = 0;
-  uint64_t droppedStop = 0;
-  uint64_t droppedCalls = 0;
-  uint64_t callsWritten = 0;
-  uint64_t reconnects = 0;
-  uint64_t connectErrors = 0;
-  uint64_t oversizeFrames = 0;
+#define IOTTLY_COUNTER_MEMBER(name) uint64_t name = 0;
+#define IOTTLY_COUNTER_NONE(name)
+  IOTTLY_COUNTER_FIELDS(IOTTLY_COUNTER_MEMBER, IOTTLY_COUNTER_NONE)
+#undef IOTTLY_COUNTER_MEMBER
+#undef IOTTLY_COUNTER_NONE
 };
 
 }  // namespace iottly

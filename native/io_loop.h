@@ -16,6 +16,7 @@
 #include "line_splitter.h"
 #include "outbound_queue.h"
 #include "path_watch.h"
+#include "surface.h"
 
 namespace iottly {
 
@@ -32,7 +33,12 @@ struct IoOptions {
 // kStopped is never queued as an event: it is a flag (IoLoop::stoppedPending_), so that no failed
 // allocation or delivery can lose it.
 struct IoEvent {
-  enum Type : int32_t { kLink = 1, kUnlink, kConnectError, kFrames, kOversize, kDrop, kDrain, kStopped, kCallsDropped };
+  // The codes JavaScript sees: IOTTLY_EVENTS in surface.h.
+  enum Type : int32_t {
+#define IOTTLY_EVENT_ENUMERATOR(enumerator, js, code) enumerator = code,
+    IOTTLY_EVENTS(IOTTLY_EVENT_ENUMERATOR)
+#undef IOTTLY_EVENT_ENUMERATOR
+  };
   explicit IoEvent(Type t) : type(t) {}
   Type type;
   int32_t error = 0;             // errno for kUnlink / kConnectError, 0 for a clean EOF

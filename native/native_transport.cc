@@ -1,5 +1,6 @@
 #include "native_transport.h"
 
+#include "surface.h"
 #include "test_fault.h"
 
 #include <algorithm>
@@ -14,8 +15,10 @@ namespace iottly {
 
 namespace {
 
-// Field order of the Float64Array filled by counters(); src/transport/addon.ts reads it in this order.
-constexpr size_t kCounterFields = 12;
+// Length of the Float64Array filled by counters(): one value per IOTTLY_COUNTER_FIELDS entry (surface.h).
+#define IOTTLY_COUNT_ONE(name) +1
+constexpr size_t kCounterFields = 0 IOTTLY_COUNTER_FIELDS(IOTTLY_COUNT_ONE, IOTTLY_COUNT_ONE);
+#undef IOTTLY_COUNT_ONE
 
 // A non-negative integer option that must fit `max` (the type it is stored in: on 32-bit ARM a
 // size_t would silently keep only the low 32 bits of a larger value).
@@ -236,7 +239,7 @@ Napi::Value NativeTransport::ReadCounters(const Napi::CallbackInfo& info) {
   if (info.Length() < 1 || !info[0].IsTypedArray()) throw Napi::TypeError::New(env, "out must be a Float64Array");
   auto out = info[0].As<Napi::TypedArray>();
   if (out.TypedArrayType() != napi_float64_array || out.ElementLength() < kCounterFields) {
-    throw Napi::TypeError::New(env, "out must be a Float64Array of 12 elements");
+    throw Napi::TypeError::New(env, "out must be a Float64Array of " + std::to_string(kCounterFields) + " elements");
   }
   Counters c;
   size_t buffered = 0;
@@ -244,11 +247,12 @@ Napi::Value NativeTransport::ReadCounters(const Napi::CallbackInfo& info) {
   size_t callsBuffered = 0;
   loop_->ReadCounters(c, buffered, bufferedBytes, callsBuffered);
   double* d = out.As<Napi::Float64Array>().Data();
-  const double values[kCounterFields] = {
-      double(c.written),      double(c.bytesWritten), double(buffered),          double(bufferedBytes),
-      double(c.droppedOverflow), double(c.droppedStop), double(c.droppedCalls), double(c.callsWritten),
-      double(c.reconnects),   double(c.connectErrors), double(c.oversizeFrames), double(callsBuffered),
-  };
+  // In IOTTLY_COUNTER_FIELDS order: running totals from `c`, gauges from the locals of the same name.
+#define IOTTLY_KEPT_VALUE(name) static_cast<double>(c.name),
+#define IOTTLY_LIVE_VALUE(name) static_cast<double>(name),
+  const double values[kCounterFields] = {IOTTLY_COUNTER_FIELDS(IOTTLY_KEPT_VALUE, IOTTLY_LIVE_VALUE)};
+#undef IOTTLY_KEPT_VALUE
+#undef IOTTLY_LIVE_VALUE
   std::memcpy(d, values, sizeof values);
   return env.Undefined();
 }

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# Build-only check of binding.gyp: node-gyp builds the addon from the same sources as CMakeLists.txt
-# in a scratch copy (so the cmake-js build in ./build is left alone), then the result is loaded once.
+# Build-only check of binding.gyp: node-gyp builds the addon from native/sources.txt (as CMakeLists.txt
+# does) in a scratch copy, so the cmake-js build in ./build is left alone; then the result is loaded once.
 # Uses the machine's Node headers (npm's nodedir), never a download.
 set -euo pipefail
 root="$(cd "$(dirname "$0")/.." && pwd)"

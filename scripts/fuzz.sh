@@ -23,7 +23,24 @@ while [ $# -gt 0 ]; do
     *) echo "fuzz.sh: unknown argument $1" >&2; exit 2 ;;
   esac
 done
-targets=(line_splitter outbound_queue)
+# A target per source in native/sources.txt (the addon's one source list) that has a harness
+# fuzz/<name>_fuzz.cc; a harness whose source is not listed there is an error, not a silent skip.
+declare -A source_of=()
+targets=()
+while IFS= read -r src; do
+  t="$(basename "$src" .cc)"
+  if [ -f "fuzz/${t}_fuzz.cc" ]; then
+    targets+=("$t")
+    source_of[$t]="$src"
+  fi
+done < <(grep -E '^[^#[:space:]]' native/sources.txt)
+for harness in fuzz/*_fuzz.cc; do
+  t="$(basename "$harness" _fuzz.cc)"
+  if [ -z "${source_of[$t]:-}" ]; then
+    echo "fuzz.sh: $harness has no source native/$t.cc in native/sources.txt" >&2
+    exit 2
+  fi
+done
 out="$root/build/fuzz"
 mkdir -p "$out/crashes"
 
@@ -54,7 +71,7 @@ summary="$out/summary.txt"
 : >"$summary"
 for t in "${targets[@]}"; do
   bin="$out/$t"
-  clang++ "${flags[@]}" "fuzz/${t}_fuzz.cc" "native/$t.cc" -o "$bin"
+  clang++ "${flags[@]}" "fuzz/${t}_fuzz.cc" "${source_of[$t]}" -o "$bin"
   if compgen -G "fuzz/regressions/$t/*" >/dev/null; then
     "$bin" fuzz/regressions/"$t"/* >"$out/$t-regressions.log" 2>&1 || {
       echo "fuzz.sh: $t fails on a saved regression input (see $out/$t-regressions.log)" >&2

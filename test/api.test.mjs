@@ -10,7 +10,9 @@ import { fileURLToPath } from 'node:url';
 import { createRequire } from 'node:module';
 import { sdk, transports, tempSocket, startSim, makeSDK, startAndWait, waitFor, DEADLINE_MS } from './helpers.mjs';
 
-const { NATIVE_ABI_VERSION } = createRequire(import.meta.url)('../dist/transport/addon.js');
+const { NATIVE_ABI_VERSION, NativeEvent, NATIVE_COUNTER_FIELDS, checkNativeSurface } = createRequire(import.meta.url)(
+  '../dist/transport/addon.js',
+);
 
 const DIST_INDEX = fileURLToPath(new URL('../dist/index.js', import.meta.url));
 
@@ -200,6 +202,111 @@ for (const transport of transports()) {
     });
   });
 }
+
+describe('native addon surface (event codes and counter fields)', () => {
+  const ownTables = () => ({ events: { ...NativeEvent }, counterFields: [...NATIVE_COUNTER_FIELDS] });
+  /** The message checkNativeSurface() throws for `binding`, or null when it accepts it. */
+  const refusal = (binding) => {
+    try {
+      checkNativeSurface(binding);
+      return null;
+    } catch (err) {
+      return err.message;
+    }
+  };
+
+  it("the checker accepts this package's own tables, and the counter fields in any order", () => {
+    assert.equal(refusal(ownTables()), null);
+    const reordered = ownTables();
+    reordered.counterFields.reverse();
+    assert.equal(refusal(reordered), null);
+  });
+
+  it('an addon whose event codes differ is refused, naming each difference', () => {
+    const changed = ownTables();
+    changed.events.drain = 10;
+    assert.match(refusal(changed) ?? 'accepted', /event drain is 10 in the addon, 7 here/);
+    const missing = ownTables();
+    delete missing.events.callsDropped;
+    assert.match(refusal(missing) ?? 'accepted', /event callsDropped \(9\) missing from the addon/);
+    const extra = ownTables();
+    extra.events.paused = 10;
+    assert.match(refusal(extra) ?? 'accepted', /event paused \(10\) unknown here/);
+    const swapped = ownTables();
+    [swapped.events.link, swapped.events.unlink] = [swapped.events.unlink, swapped.events.link];
+    const message = refusal(swapped) ?? 'accepted';
+    assert.match(message, /event link is 2 in the addon, 1 here/);
+    assert.match(message, /event unlink is 1 in the addon, 2 here/);
+    assert.match(refusal({ counterFields: [...NATIVE_COUNTER_FIELDS] }) ?? 'accepted', /no event table \(events\)/);
+  });
+
+  it('an addon whose counter fields differ is refused, naming each difference', () => {
+    const missing = ownTables();
+    missing.counterFields = missing.counterFields.filter((f) => f !== 'callsBuffered');
+    assert.match(refusal(missing) ?? 'accepted', /counter callsBuffered missing from the addon/);
+    const extra = ownTables();
+    extra.counterFields.push('bytesRead');
+    assert.match(refusal(extra) ?? 'accepted', /counter bytesRead unknown here/);
+    const twice = ownTables();
+    twice.counterFields.push('written');
+    assert.match(refusal(twice) ?? 'accepted', /counter written listed twice by the addon/);
+    assert.match(refusal({ events: { ...NativeEvent }, counterFields: 'written' }) ?? 'accepted', /no list of counter names/);
+    assert.match(refusal({ events: { ...NativeEvent }, counterFields: [1, 2] }) ?? 'accepted', /no list of counter names/);
+  });
+
+  it('an addon of this interface version whose event table differs is refused at load, naming the event; auto falls back to js', (t) => {
+    // Stands in for an addon built from a native/surface.h changed without src/transport/addon.ts.
+    const dir = mkdtempSync(join(tmpdir(), 'iottly-surface-'));
+    t.after(() => rmSync(dir, { recursive: true, force: true }));
+    const fake = join(dir, 'drifted-addon.js');
+    const events = { ...NativeEvent, drain: 10 };
+    writeFileSync(
+      fake,
+      `exports.Transport = function Transport() {}; exports.abiVersion = ${NATIVE_ABI_VERSION};\n` +
+        `exports.events = ${JSON.stringify(events)}; exports.counterFields = ${JSON.stringify(NATIVE_COUNTER_FIELDS)};\n`,
+    );
+    const script = `
+      const { IottlySDK, nativeAvailable, nativeLoadError } = require(${JSON.stringify(DIST_INDEX)});
+      const auto = new IottlySDK('app', { socketPath: '/nonexistent/s.sock' }).transport;
+      console.log(JSON.stringify({ available: nativeAvailable(), message: nativeLoadError()?.message, auto }));`;
+    const r = spawnSync(process.execPath, ['-e', script], {
+      encoding: 'utf8',
+      env: { ...process.env, IOTTLY_SDK_NATIVE_PATH: fake, IOTTLY_SDK_TRANSPORT: '' },
+    });
+    assert.equal(r.status, 0, r.stderr);
+    const out = JSON.parse(r.stdout);
+    assert.equal(out.available, false);
+    assert.equal(out.auto, 'js');
+    assert.match(out.message ?? '', /event drain is 10 in the addon, 7 here/);
+    assert.ok(out.message.includes(fake), out.message);
+  });
+
+  it('the native transport reads counters by name, in the order the addon lists them', (t) => {
+    // A fake addon that lists its counters in reverse and writes 100 + position into each slot.
+    const dir = mkdtempSync(join(tmpdir(), 'iottly-counters-'));
+    t.after(() => rmSync(dir, { recursive: true, force: true }));
+    const fake = join(dir, 'reversed-addon.js');
+    const fields = [...NATIVE_COUNTER_FIELDS].reverse();
+    writeFileSync(
+      fake,
+      `exports.abiVersion = ${NATIVE_ABI_VERSION}; exports.events = ${JSON.stringify(NativeEvent)};\n` +
+        `exports.counterFields = ${JSON.stringify(fields)};\n` +
+        'exports.Transport = class { counters(out) { for (let i = 0; i < out.length; i++) out[i] = 100 + i; } };\n',
+    );
+    const native = fileURLToPath(new URL('../dist/transport/native.js', import.meta.url));
+    const script = `
+      const { createNativeTransport } = require(${JSON.stringify(native)});
+      console.log(JSON.stringify(createNativeTransport({ socketPath: '/nonexistent/s.sock' }, {}).counters()));`;
+    const r = spawnSync(process.execPath, ['-e', script], {
+      encoding: 'utf8',
+      env: { ...process.env, IOTTLY_SDK_NATIVE_PATH: fake, IOTTLY_SDK_TRANSPORT: '' },
+    });
+    assert.equal(r.status, 0, r.stderr);
+    const counters = JSON.parse(r.stdout);
+    const expected = Object.fromEntries(fields.map((name, i) => [name, 100 + i]));
+    assert.deepEqual(counters, expected);
+  });
+});
 
 describe('module surface', () => {
   it('error classes have stable names and codes', () => {

@@ -3,15 +3,34 @@
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { fork, spawnSync } from 'node:child_process';
-import { readdirSync } from 'node:fs';
+import { existsSync, readdirSync } from 'node:fs';
 import { Worker } from 'node:worker_threads';
 import { fileURLToPath } from 'node:url';
+import { createRequire } from 'node:module';
 import { sdk, tempSocket, startSim, makeSDK, startAndWait, waitFor, DEADLINE_MS, SLOWDOWN } from './helpers.mjs';
 
 const here = (p) => fileURLToPath(new URL(p, import.meta.url));
 const WORKER = here('./fixtures/native-worker.mjs');
 const TIMESTAMP_AGENT = here('./fixtures/timestamp-agent.mjs');
 const DIST = here('../dist/index.js');
+const addon = createRequire(import.meta.url)('../dist/transport/addon.js');
+/**
+ * The addon loadBinding() would pick, as far as Node can load it (a build for another CPU, as on the
+ * emulated ARM runs, is passed over): its path and exports, or null when there is none.
+ */
+function builtAddon() {
+  const candidates = addon.addonCandidates();
+  for (const file of process.env.IOTTLY_SDK_NATIVE_PATH ? candidates.slice(0, 1) : candidates) {
+    if (!existsSync(file)) continue;
+    try {
+      return { file, binding: createRequire(import.meta.url)(file) };
+    } catch {
+      // not loadable here: try the next one, as loadBinding() does
+    }
+  }
+  return null;
+}
+const BUILT = builtAddon();
 
 const fdCount = () => readdirSync('/proc/self/fd').length;
 const threadCount = () => readdirSync('/proc/self/task').length;
@@ -197,5 +216,29 @@ describe('native transport', { skip: !sdk.nativeAvailable() && 'the native addon
     const r = runNode(['-e', code], { IOTTLY_SDK_TRANSPORT: 'js' });
     assert.equal(r.status, 0, r.stderr);
     assert.deepEqual(JSON.parse(r.stdout), { available: true, t: 'js' });
+  });
+});
+
+test('the built addon exports its event codes and counter fields, equal to the TypeScript tables', { skip: !BUILT && 'no addon is built' }, () => {
+  // Required directly, not through loadBinding(): an addon whose tables differ does not load, and
+  // the native tests above would then be skipped rather than fail.
+  const { file, binding } = BUILT;
+  assert.equal(binding.abiVersion, addon.NATIVE_ABI_VERSION, `${file} is of another interface version: rebuild it`);
+  assert.deepEqual({ ...binding.events }, { ...addon.NativeEvent });
+  assert.ok(Array.isArray(binding.counterFields), 'counterFields is an array');
+  assert.deepEqual([...binding.counterFields].sort(), [...addon.NATIVE_COUNTER_FIELDS].sort());
+  assert.ok(Object.isFrozen(binding.events) && Object.isFrozen(binding.counterFields), 'the tables are frozen');
+  addon.checkNativeSurface(binding);
+  // counters(out) fills exactly one slot per listed field, and says how many it needs.
+  const handle = new binding.Transport(
+    { socketPath: '/nonexistent/s.sock', reconnectIntervalMs: 100, maxBufferedMsgs: 10, maxQueueBytes: 1024, highWaterMark: 512, maxFrameBytes: 1024 },
+    new Float64Array(3),
+    () => {},
+  );
+  const out = new Float64Array(binding.counterFields.length + 1).fill(-1);
+  handle.counters(out);
+  assert.deepEqual([...out], [...Array(binding.counterFields.length).fill(0), -1]);
+  assert.throws(() => handle.counters(new Float64Array(binding.counterFields.length - 1)), {
+    message: `out must be a Float64Array of ${binding.counterFields.length} elements`,
   });
 });

@@ -3,11 +3,13 @@
  * `.node` file. Everything protocol-shaped stays in TypeScript; the addon only moves bytes.
  */
 import * as path from 'node:path';
-import type { TransportOptions } from './types';
+import type { TransportCounters, TransportOptions } from './types';
 
 /**
  * Event codes in the flat list handed to `onEvents`: `[code, a, b, code, a, b, ...]`. Its second
  * argument is the transport's inbound Buffer, reused by every call (undefined when no frames came).
+ * The addon's own table (IOTTLY_EVENTS in native/surface.h, exported as `events`) must equal this
+ * one: loadBinding() refuses an addon whose table differs.
  */
 export const NativeEvent = {
   /** Connected; the hello is queued first. */
@@ -29,21 +31,28 @@ export const NativeEvent = {
   callsDropped: 9,
 } as const;
 
-/** Order of the values written by `counters(out)`. */
-export const NATIVE_COUNTER_FIELDS = [
-  'written',
-  'bytesWritten',
-  'buffered',
-  'bufferedBytes',
-  'droppedOverflow',
-  'droppedStop',
-  'droppedCalls',
-  'callsWritten',
-  'reconnects',
-  'connectErrors',
-  'oversizeFrames',
-  'callsBuffered',
-] as const;
+/** A counter the addon reports: every field of TransportCounters, none other. */
+export type NativeCounterName = keyof TransportCounters;
+
+/**
+ * The counters this package reads from `counters(out)`, by name. Their order is the addon's
+ * (`counterFields`, from IOTTLY_COUNTER_FIELDS in native/surface.h); the names must be the same set.
+ */
+const COUNTER_NAMES: Readonly<Record<NativeCounterName, true>> = {
+  written: true,
+  bytesWritten: true,
+  buffered: true,
+  bufferedBytes: true,
+  droppedOverflow: true,
+  droppedStop: true,
+  droppedCalls: true,
+  callsWritten: true,
+  callsBuffered: true,
+  reconnects: true,
+  connectErrors: true,
+  oversizeFrames: true,
+};
+export const NATIVE_COUNTER_FIELDS = Object.freeze(Object.keys(COUNTER_NAMES) as NativeCounterName[]);
 
 export interface NativeTransportHandle {
   /** Starts the I/O thread; `hello` opens every connection. */
@@ -84,12 +93,71 @@ export interface NativeBinding {
     onEvents: (events: unknown[], inbound: Buffer | undefined) => void,
   ) => NativeTransportHandle;
   abiVersion: number;
+  /** The addon's event codes by name: equal to NativeEvent (checked at load). */
+  events: Readonly<Record<string, number>>;
+  /** The names of the values `counters(out)` writes, in its order (checked at load). */
+  counterFields: readonly string[];
 }
 
 const ADDON_FILE = 'iottly_native.node';
 
 /** The interface version this code speaks (kAbiVersion in native/binding.cc). */
-export const NATIVE_ABI_VERSION = 3;
+export const NATIVE_ABI_VERSION = 4;
+
+const own = (o: object, key: string): boolean => Object.prototype.hasOwnProperty.call(o, key);
+
+/**
+ * Throws, naming every difference, unless the addon's event codes equal NativeEvent and its counter
+ * fields are NATIVE_COUNTER_FIELDS (in any order, each once). Two builds of the same interface
+ * version can still disagree here when one side was changed without the other.
+ */
+export function checkNativeSurface(binding: { events?: unknown; counterFields?: unknown }): void {
+  const problems: string[] = [];
+  const events = binding.events;
+  if (typeof events !== 'object' || events === null || Array.isArray(events)) {
+    problems.push('no event table (events)');
+  } else {
+    const table = events as Record<string, unknown>;
+    for (const [name, code] of Object.entries(NativeEvent)) {
+      if (!own(table, name)) problems.push(`event ${name} (${code}) missing from the addon`);
+      else if (table[name] !== code) problems.push(`event ${name} is ${String(table[name])} in the addon, ${code} here`);
+    }
+    for (const name of Object.keys(table)) {
+      if (!own(NativeEvent, name)) problems.push(`event ${name} (${String(table[name])}) unknown here`);
+    }
+  }
+  const fields = binding.counterFields;
+  if (!Array.isArray(fields) || fields.some((f) => typeof f !== 'string')) {
+    problems.push('no list of counter names (counterFields)');
+  } else {
+    const seen = new Set<string>();
+    for (const name of fields as string[]) {
+      if (seen.has(name)) problems.push(`counter ${name} listed twice by the addon`);
+      else if (!own(COUNTER_NAMES, name)) problems.push(`counter ${name} unknown here`);
+      seen.add(name);
+    }
+    for (const name of NATIVE_COUNTER_FIELDS) {
+      if (!seen.has(name)) problems.push(`counter ${name} missing from the addon`);
+    }
+  }
+  if (problems.length > 0) {
+    throw new Error(
+      `addon interface differs from this package's: ${problems.join('; ')}. Rebuild it (npm run build:native); ` +
+        'if it still differs, native/surface.h and src/transport/addon.ts disagree',
+    );
+  }
+}
+
+/** Where each counter is in the array `counters(out)` fills, from a list checkNativeSurface() accepted. */
+export function nativeCounterIndex(counterFields: readonly string[]): Readonly<Record<NativeCounterName, number>> {
+  const index = {} as Record<NativeCounterName, number>;
+  for (const name of NATIVE_COUNTER_FIELDS) {
+    const at = counterFields.indexOf(name);
+    if (at < 0) throw new Error(`the addon reports no counter ${name}`);
+    index[name] = at;
+  }
+  return Object.freeze(index);
+}
 
 /** Where the addon may be, in order: an explicit path (sanitiser builds), the local build, a prebuild. */
 export function addonCandidates(): string[] {
@@ -120,6 +188,8 @@ export function loadBinding(): NativeBinding {
       if (binding.abiVersion !== NATIVE_ABI_VERSION) {
         throw new Error(`addon interface version ${String(binding.abiVersion)}, this package needs ${NATIVE_ABI_VERSION}: rebuild it (npm run build:native)`);
       }
+      // The same version, yet a table changed on one side only: events would go to the wrong handlers.
+      checkNativeSurface(binding);
       return binding;
     } catch (err) {
       errors.push(`${file}: ${(err as Error).message.split('\n')[0]}`);

@@ -1,9 +1,11 @@
 import { getSystemErrorName } from 'node:util';
-import { type NativeTransportHandle, NativeEvent, loadBinding } from './addon';
+import { type NativeTransportHandle, NativeEvent, loadBinding, nativeCounterIndex } from './addon';
 import type { Transport, TransportCounters, TransportEvents, TransportOptions } from './types';
 
 // Loaded at require time on purpose: src/transport/select.ts falls back to the JS transport when this throws.
 const binding = loadBinding();
+/** Where counters(out) puts each counter, by name (the addon's counterFields, checked by loadBinding). */
+const counterAt = nativeCounterIndex(binding.counterFields);
 
 /**
  * Telemetry is handed to the addon in batches: frames accepted in one synchronous run are joined
@@ -19,7 +21,7 @@ class NativeTransport implements Transport {
   private readonly handle: NativeTransportHandle;
   /** [queued telemetry count, queued telemetry bytes, refused as 'stop'] as of the last push. */
   private readonly status = new Float64Array(3);
-  private readonly countersOut = new Float64Array(12);
+  private readonly countersOut = new Float64Array(binding.counterFields.length);
   private isLinked = false;
   private started = false;
   private staged = '';
@@ -121,18 +123,18 @@ class NativeTransport implements Transport {
     const c = this.countersOut;
     this.handle.counters(c);
     return {
-      written: c[0]!,
-      bytesWritten: c[1]!,
-      buffered: c[2]! + this.stagedCount,
-      bufferedBytes: c[3]! + this.stagedChars,
-      droppedOverflow: c[4]!,
-      droppedStop: c[5]!,
-      droppedCalls: c[6]!,
-      callsWritten: c[7]!,
-      callsBuffered: c[11]!,
-      reconnects: c[8]!,
-      connectErrors: c[9]!,
-      oversizeFrames: c[10]!,
+      written: c[counterAt.written]!,
+      bytesWritten: c[counterAt.bytesWritten]!,
+      buffered: c[counterAt.buffered]! + this.stagedCount,
+      bufferedBytes: c[counterAt.bufferedBytes]! + this.stagedChars,
+      droppedOverflow: c[counterAt.droppedOverflow]!,
+      droppedStop: c[counterAt.droppedStop]!,
+      droppedCalls: c[counterAt.droppedCalls]!,
+      callsWritten: c[counterAt.callsWritten]!,
+      callsBuffered: c[counterAt.callsBuffered]!,
+      reconnects: c[counterAt.reconnects]!,
+      connectErrors: c[counterAt.connectErrors]!,
+      oversizeFrames: c[counterAt.oversizeFrames]!,
     };
   }
 
