@@ -1,1 +1,13 @@
-export * from './simulator';
+export { DEFAULT_SOCKET_PATH, DEFAULT_AGENT_VERSION, DEFAULT_MAX_FRAME_BYTES, AgentSimulator } from './simulator';
+export type {
+  SimOptions,
+  RebootOptions,
+  AgentSimulatorEvents,
+  FrameRecord,
+  TelemetryRecord,
+  CallRecord,
+  ErrorRecord,
+  InvalidRecord,
+  SimCounts,
+} from './simulator';
+export type { SimClient } from './connection';

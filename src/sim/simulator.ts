@@ -8,6 +8,7 @@ import * as path from 'node:path';
 import * as nodeBuffer from 'node:buffer';
 import { TextDecoder } from 'node:util';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { Connection, label, type SimClient } from './connection';
 import { isCertainTelemetry } from './scanner';
 
 export const DEFAULT_SOCKET_PATH = '/var/run/iottly.com-agent/sdk/iottly_sdk_socket';
@@ -28,18 +29,6 @@ export interface SimOptions {
   log?: boolean | ((line: string) => void);
   /** Inbound frame limit in bytes, default 16 MiB; longer lines are skipped and counted invalid. */
   maxFrameBytes?: number;
-}
-
-/** One accepted connection. */
-export interface SimClient {
-  readonly id: number;
-  /** From the hello (or null before it). */
-  name: string | null;
-  /** From the hello (or null before it, or when the hello carried none). */
-  sdkVersion: string | null;
-  /** true if the first frame on this connection was the hello; null before any frame. */
-  helloFirst: boolean | null;
-  readonly socket: net.Socket;
 }
 
 export interface FrameRecord { client: SimClient; frame: any; raw: string }
@@ -98,31 +87,6 @@ const isUtf8: (buf: Uint8Array) => boolean =
       })();
 
 const RAW_PREVIEW_BYTES = 256;
-
-class Connection implements SimClient {
-  name: string | null = null;
-  sdkVersion: string | null = null;
-  helloFirst: boolean | null = null;
-  /** Bytes of an incomplete frame, in arrival order (chunks are referenced, not copied). */
-  pending: Buffer[] = [];
-  pendingLen = 0;
-  /** Inside an oversized line: drop bytes until the next newline. */
-  skipping = false;
-  /** The simulator destroyed this connection (close/kill/reboot); not a peer close. */
-  droppedByUs = false;
-  ended = false;
-  gone = false;
-  timers = new Set<NodeJS.Timeout>();
-  /** Resolves once 'disconnect' has been emitted for this connection. */
-  readonly done: Promise<void>;
-  markDone: () => void = () => {};
-
-  constructor(readonly id: number, readonly socket: net.Socket) {
-    this.done = new Promise<void>((resolve) => {
-      this.markDone = resolve;
-    });
-  }
-}
 
 function isPlainObject(v: unknown): v is Record<string, unknown> {
   return typeof v === 'object' && v !== null && !Array.isArray(v);
@@ -851,8 +815,4 @@ export class AgentSimulator extends EventEmitter {
 
 function writable(socket: net.Socket): boolean {
   return !socket.destroyed && socket.writable;
-}
-
-function label(c: SimClient): string {
-  return c.name === null ? `#${c.id}` : `#${c.id} ${JSON.stringify(c.name)}`;
 }
