@@ -1,13 +1,4 @@
 export { DEFAULT_SOCKET_PATH, DEFAULT_AGENT_VERSION, DEFAULT_MAX_FRAME_BYTES, AgentSimulator } from './simulator';
-export type {
-  SimOptions,
-  RebootOptions,
-  AgentSimulatorEvents,
-  FrameRecord,
-  TelemetryRecord,
-  CallRecord,
-  ErrorRecord,
-  InvalidRecord,
-  SimCounts,
-} from './simulator';
+export type { SimOptions, RebootOptions, AgentSimulatorEvents } from './simulator';
 export type { SimClient } from './connection';
+export type { FrameRecord, TelemetryRecord, CallRecord, ErrorRecord, InvalidRecord, SimCounts } from './records';

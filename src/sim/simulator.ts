@@ -9,6 +9,16 @@ import * as nodeBuffer from 'node:buffer';
 import { TextDecoder } from 'node:util';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { Connection, label, type SimClient } from './connection';
+import {
+  RecordLog,
+  zeroCounts,
+  type CallRecord,
+  type ErrorRecord,
+  type FrameRecord,
+  type InvalidRecord,
+  type SimCounts,
+  type TelemetryRecord,
+} from './records';
 import { isCertainTelemetry } from './scanner';
 
 export const DEFAULT_SOCKET_PATH = '/var/run/iottly.com-agent/sdk/iottly_sdk_socket';
@@ -29,23 +39,6 @@ export interface SimOptions {
   log?: boolean | ((line: string) => void);
   /** Inbound frame limit in bytes, default 16 MiB; longer lines are skipped and counted invalid. */
   maxFrameBytes?: number;
-}
-
-export interface FrameRecord { client: SimClient; frame: any; raw: string }
-export interface TelemetryRecord { client: SimClient; name: string; payload: unknown; channel?: string; raw: string }
-export interface CallRecord { client: SimClient; name: string; cmd: string; args: unknown }
-export interface ErrorRecord { client: SimClient; name: string; type: string; msg: string }
-export interface InvalidRecord { client: SimClient; raw: string; reason: string }
-
-export interface SimCounts {
-  connections: number;
-  hellos: number;
-  goodbyes: number;
-  telemetry: number;
-  calls: number;
-  errors: number;
-  invalid: number;
-  bytes: number;
 }
 
 export interface RebootOptions {
@@ -141,7 +134,7 @@ export interface AgentSimulator {
 }
 
 export class AgentSimulator extends EventEmitter {
-  counts: SimCounts = { connections: 0, hellos: 0, goodbyes: 0, telemetry: 0, calls: 0, errors: 0, invalid: 0, bytes: 0 };
+  counts: SimCounts = zeroCounts();
 
   private readonly path: string;
   private readonly version: string | null;
@@ -162,11 +155,7 @@ export class AgentSimulator extends EventEmitter {
   private lastByteAt = 0;
   private live: Connection[] = [];
 
-  private frameList: FrameRecord[] = [];
-  private telemetryList: TelemetryRecord[] = [];
-  private callList: CallRecord[] = [];
-  private errorList: ErrorRecord[] = [];
-  private invalidList: InvalidRecord[] = [];
+  private readonly records: RecordLog;
 
   constructor(opts: SimOptions) {
     super();
@@ -199,6 +188,7 @@ export class AgentSimulator extends EventEmitter {
     this.sdkinitDelayMs = delay;
     this.connectionStatusOnHello = cs;
     this.keep = opts.keepFrames ?? true;
+    this.records = new RecordLog(this.keep);
     this.maxFrameBytes = maxFrameBytes;
     this.logLine =
       log === true ? (line) => process.stderr.write(`[agent-sim] ${line}\n`) : log === false ? null : log;
@@ -215,27 +205,23 @@ export class AgentSimulator extends EventEmitter {
     return this.live.slice();
   }
   get frames(): FrameRecord[] {
-    return this.frameList;
+    return this.records.frames;
   }
   get telemetry(): TelemetryRecord[] {
-    return this.telemetryList;
+    return this.records.telemetry;
   }
   get calls(): CallRecord[] {
-    return this.callList;
+    return this.records.calls;
   }
   get errors(): ErrorRecord[] {
-    return this.errorList;
+    return this.records.errors;
   }
   get invalid(): InvalidRecord[] {
-    return this.invalidList;
+    return this.records.invalid;
   }
 
   clearRecords(): void {
-    this.frameList = [];
-    this.telemetryList = [];
-    this.callList = [];
-    this.errorList = [];
-    this.invalidList = [];
+    this.records.clear();
   }
 
   // ---- server lifecycle -------------------------------------------------------------------
@@ -584,7 +570,7 @@ export class AgentSimulator extends EventEmitter {
       this.addInvalid(c, raw, `invalid JSON: ${(err as Error).message}`);
       return;
     }
-    if (this.keep) this.frameList.push({ client: c, frame: f, raw });
+    this.records.addFrame(c, f, raw);
     if (this.listenerCount('frame') > 0) this.emit('frame', c, f, raw);
     if (!isPlainObject(f)) {
       this.addInvalid(c, raw, 'not a JSON object');
@@ -623,7 +609,7 @@ export class AgentSimulator extends EventEmitter {
         channel === undefined
           ? { client: c, name: sc.name, payload, raw }
           : { client: c, name: sc.name, payload, channel, raw };
-      if (this.keep) this.telemetryList.push(rec);
+      this.records.addTelemetry(rec);
       this.emit('telemetry', rec);
     }
     if (this.logLine) {
@@ -666,7 +652,7 @@ export class AgentSimulator extends EventEmitter {
       const cmd = keys[0] as string;
       const rec: CallRecord = { client: c, name, cmd, args: (call as Record<string, unknown>)[cmd] };
       this.counts.calls++;
-      if (this.keep) this.callList.push(rec);
+      this.records.addCall(rec);
       this.log(`${label(c)} call ${cmd} ${preview(JSON.stringify(rec.args) ?? 'undefined')}`);
       this.emit('call', rec);
       return;
@@ -679,7 +665,7 @@ export class AgentSimulator extends EventEmitter {
       if (c.helloFirst === null) c.helloFirst = false;
       const rec: ErrorRecord = { client: c, name, type: e.type, msg: e.msg };
       this.counts.errors++;
-      if (this.keep) this.errorList.push(rec);
+      this.records.addError(rec);
       this.log(`${label(c)} error ${e.type}: ${preview(e.msg)}`);
       this.emit('sdkError', rec);
       return;
@@ -690,7 +676,7 @@ export class AgentSimulator extends EventEmitter {
   private addInvalid(c: Connection, raw: string, reason: string): void {
     if (c.helloFirst === null) c.helloFirst = false;
     this.counts.invalid++;
-    if (this.keep) this.invalidList.push({ client: c, raw, reason });
+    this.records.addInvalid(c, raw, reason);
     this.log(`${label(c)} invalid frame (${reason}): ${preview(raw, 120)}`);
     this.emit('invalid', c, raw, reason);
   }
