@@ -7,7 +7,6 @@ import * as net from 'node:net';
 import * as path from 'node:path';
 import * as nodeBuffer from 'node:buffer';
 import { TextDecoder } from 'node:util';
-import { setTimeout as sleep } from 'node:timers/promises';
 import { Connection, label, type SimClient } from './connection';
 import {
   RecordLog,
@@ -19,6 +18,7 @@ import {
   type SimCounts,
   type TelemetryRecord,
 } from './records';
+import { flapMqtt as runFlapMqtt, reboot as runReboot, type RebootOptions, type ScenarioTarget } from './scenarios';
 import { isCertainTelemetry } from './scanner';
 
 export const DEFAULT_SOCKET_PATH = '/var/run/iottly.com-agent/sdk/iottly_sdk_socket';
@@ -39,15 +39,6 @@ export interface SimOptions {
   log?: boolean | ((line: string) => void);
   /** Inbound frame limit in bytes, default 16 MiB; longer lines are skipped and counted invalid. */
   maxFrameBytes?: number;
-}
-
-export interface RebootOptions {
-  /** How long the socket stays absent; default 300 ms. */
-  downMs?: number;
-  /** After "stopping", wait until no inbound bytes arrived for this long; default 100 ms. */
-  quietMs?: number;
-  /** Upper bound on the wait for quiet, so a client that never pauses cannot stall the reboot; default 2000 ms. */
-  maxWaitMs?: number;
 }
 
 export interface AgentSimulatorEvents {
@@ -310,37 +301,8 @@ export class AgentSimulator extends EventEmitter {
     void this.shutdown();
   }
 
-  async reboot(opts: RebootOptions = {}): Promise<void> {
-    const downMs = opts.downMs ?? 300;
-    const quietMs = opts.quietMs ?? 100;
-    const maxWaitMs = opts.maxWaitMs ?? 2000;
-    for (const [name, v] of [['downMs', downMs], ['quietMs', quietMs], ['maxWaitMs', maxWaitMs]] as const) {
-      if (typeof v !== 'number' || !Number.isFinite(v) || v < 0) {
-        throw new RangeError(`reboot options.${name} must be a non-negative number`);
-      }
-    }
-    const epoch = this.epoch;
-    this.log('reboot: sending agentstatus "stopping"');
-    this.sendAgentStatus('stopping');
-    const t0 = Date.now();
-    for (;;) {
-      const now = Date.now();
-      const quietFor = now - Math.max(t0, this.lastByteAt);
-      if (quietFor >= quietMs || now - t0 >= maxWaitMs) break;
-      await sleep(Math.max(1, Math.min(quietMs - quietFor, maxWaitMs - (now - t0))));
-      if (epoch !== this.epoch) return;
-    }
-    this.log('reboot: going down');
-    await this.shutdown();
-    await sleep(downMs);
-    if (epoch !== this.epoch) return;
-    try {
-      await this.listen();
-    } catch (err) {
-      if (epoch !== this.epoch) return; // closed or killed meanwhile: stay down
-      throw err;
-    }
-    this.log('reboot: back up');
+  reboot(opts: RebootOptions = {}): Promise<void> {
+    return runReboot(this.scenarioTarget(), opts);
   }
 
   private shutdown(): Promise<void> {
@@ -729,13 +691,21 @@ export class AgentSimulator extends EventEmitter {
     return this.write(data, client);
   }
 
-  async flapMqtt(downMs: number): Promise<void> {
-    if (typeof downMs !== 'number' || !Number.isFinite(downMs) || downMs < 0) {
-      throw new RangeError('downMs must be a non-negative number');
-    }
-    this.sendConnectionStatus('disconnected');
-    await sleep(downMs);
-    this.sendConnectionStatus('connected');
+  flapMqtt(downMs: number): Promise<void> {
+    return runFlapMqtt(this.scenarioTarget(), downMs);
+  }
+
+  /** What the scenarios may use: live reads of private state and the simulator's own methods. */
+  private scenarioTarget(): ScenarioTarget {
+    return {
+      epoch: () => this.epoch,
+      lastByteAt: () => this.lastByteAt,
+      sendAgentStatus: (status) => this.sendAgentStatus(status),
+      sendConnectionStatus: (status) => this.sendConnectionStatus(status),
+      shutdown: () => this.shutdown(),
+      listen: () => this.listen(),
+      log: (line) => this.log(line),
+    };
   }
 
   private sendFrame(frame: unknown, client?: SimClient): number {
