@@ -26,8 +26,9 @@ function scanString(b: Buffer, p: number, end: number): number {
       if (e === 0x75) {
         if (p + 4 > end) return -1;
         for (let k = 0; k < 4; k++) {
-          const h = (b[p++] as number) | 0x20;
-          if (!((h >= 0x30 && h <= 0x39) || (h >= 0x61 && h <= 0x66))) return -1;
+          const h = b[p++] as number;
+          const lower = h | 0x20; // folds A-F to a-f; only letters may be folded, or 0x10-0x19 pass as 0-9
+          if (!((h >= 0x30 && h <= 0x39) || (lower >= 0x61 && lower <= 0x66))) return -1;
         }
       } else if (e !== 0x22 && e !== 0x5c && e !== 0x2f && e !== 0x62 && e !== 0x66 && e !== 0x6e && e !== 0x72 && e !== 0x74) {
         return -1;
