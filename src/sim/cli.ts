@@ -1,6 +1,7 @@
 // iottly-agent-sim: run the agent simulator from a shell.
 
-import { AgentSimulator, DEFAULT_AGENT_VERSION, DEFAULT_SOCKET_PATH, type SimClient } from './simulator';
+import type { SimClient } from './connection';
+import { AgentSimulator, DEFAULT_AGENT_VERSION, DEFAULT_SOCKET_PATH } from './simulator';
 
 export const USAGE = `Usage: iottly-agent-sim [options]
 

@@ -7,7 +7,19 @@ import * as net from 'node:net';
 import * as path from 'node:path';
 import * as nodeBuffer from 'node:buffer';
 import { TextDecoder } from 'node:util';
-import { setTimeout as sleep } from 'node:timers/promises';
+import { Connection, label, type SimClient } from './connection';
+import {
+  RecordLog,
+  zeroCounts,
+  type CallRecord,
+  type ErrorRecord,
+  type FrameRecord,
+  type InvalidRecord,
+  type SimCounts,
+  type TelemetryRecord,
+} from './records';
+import { flapMqtt as runFlapMqtt, reboot as runReboot, type RebootOptions, type ScenarioTarget } from './scenarios';
+import { isCertainTelemetry } from './scanner';
 
 export const DEFAULT_SOCKET_PATH = '/var/run/iottly.com-agent/sdk/iottly_sdk_socket';
 export const DEFAULT_AGENT_VERSION = '1.8.0';
@@ -27,44 +39,6 @@ export interface SimOptions {
   log?: boolean | ((line: string) => void);
   /** Inbound frame limit in bytes, default 16 MiB; longer lines are skipped and counted invalid. */
   maxFrameBytes?: number;
-}
-
-/** One accepted connection. */
-export interface SimClient {
-  readonly id: number;
-  /** From the hello (or null before it). */
-  name: string | null;
-  /** From the hello (or null before it, or when the hello carried none). */
-  sdkVersion: string | null;
-  /** true if the first frame on this connection was the hello; null before any frame. */
-  helloFirst: boolean | null;
-  readonly socket: net.Socket;
-}
-
-export interface FrameRecord { client: SimClient; frame: any; raw: string }
-export interface TelemetryRecord { client: SimClient; name: string; payload: unknown; channel?: string; raw: string }
-export interface CallRecord { client: SimClient; name: string; cmd: string; args: unknown }
-export interface ErrorRecord { client: SimClient; name: string; type: string; msg: string }
-export interface InvalidRecord { client: SimClient; raw: string; reason: string }
-
-export interface SimCounts {
-  connections: number;
-  hellos: number;
-  goodbyes: number;
-  telemetry: number;
-  calls: number;
-  errors: number;
-  invalid: number;
-  bytes: number;
-}
-
-export interface RebootOptions {
-  /** How long the socket stays absent; default 300 ms. */
-  downMs?: number;
-  /** After "stopping", wait until no inbound bytes arrived for this long; default 100 ms. */
-  quietMs?: number;
-  /** Upper bound on the wait for quiet, so a client that never pauses cannot stall the reboot; default 2000 ms. */
-  maxWaitMs?: number;
 }
 
 export interface AgentSimulatorEvents {
@@ -97,31 +71,6 @@ const isUtf8: (buf: Uint8Array) => boolean =
       })();
 
 const RAW_PREVIEW_BYTES = 256;
-
-class Connection implements SimClient {
-  name: string | null = null;
-  sdkVersion: string | null = null;
-  helloFirst: boolean | null = null;
-  /** Bytes of an incomplete frame, in arrival order (chunks are referenced, not copied). */
-  pending: Buffer[] = [];
-  pendingLen = 0;
-  /** Inside an oversized line: drop bytes until the next newline. */
-  skipping = false;
-  /** The simulator destroyed this connection (close/kill/reboot); not a peer close. */
-  droppedByUs = false;
-  ended = false;
-  gone = false;
-  timers = new Set<NodeJS.Timeout>();
-  /** Resolves once 'disconnect' has been emitted for this connection. */
-  readonly done: Promise<void>;
-  markDone: () => void = () => {};
-
-  constructor(readonly id: number, readonly socket: net.Socket) {
-    this.done = new Promise<void>((resolve) => {
-      this.markDone = resolve;
-    });
-  }
-}
 
 function isPlainObject(v: unknown): v is Record<string, unknown> {
   return typeof v === 'object' && v !== null && !Array.isArray(v);
@@ -166,248 +115,6 @@ function probeSocket(socketPath: string, timeoutMs: number): Promise<'live' | 's
   });
 }
 
-// ---- telemetry fast path ------------------------------------------------------------------------
-// When nothing needs the parsed frame (keepFrames off, no telemetry/frame listeners, no log), a
-// byte-level validator recognises well-formed telemetry about three times faster than JSON.parse.
-// It is conservative: it answers true only for a frame JSON.parse would accept and the full path
-// would count as telemetry; on any doubt (other top-level keys, escaped or repeated keys, deep
-// nesting) it answers false and the frame takes the full path. Each helper takes a position and
-// returns the position after what it consumed, or -1.
-
-function skipWs(b: Buffer, p: number, end: number): number {
-  while (p < end) {
-    const c = b[p] as number;
-    if (c !== 0x20 && c !== 0x09 && c !== 0x0d && c !== 0x0a) break;
-    p++;
-  }
-  return p;
-}
-
-function scanString(b: Buffer, p: number, end: number): number {
-  p++; // opening quote
-  while (p < end) {
-    const c = b[p++] as number;
-    if (c === 0x22) return p;
-    if (c === 0x5c) {
-      if (p >= end) return -1;
-      const e = b[p++] as number;
-      if (e === 0x75) {
-        if (p + 4 > end) return -1;
-        for (let k = 0; k < 4; k++) {
-          const h = (b[p++] as number) | 0x20;
-          if (!((h >= 0x30 && h <= 0x39) || (h >= 0x61 && h <= 0x66))) return -1;
-        }
-      } else if (e !== 0x22 && e !== 0x5c && e !== 0x2f && e !== 0x62 && e !== 0x66 && e !== 0x6e && e !== 0x72 && e !== 0x74) {
-        return -1;
-      }
-    } else if (c < 0x20) {
-      return -1; // raw control characters are not allowed in JSON strings; bytes >= 0x80 are checked UTF-8
-    }
-  }
-  return -1;
-}
-
-function skipDigits(b: Buffer, p: number, end: number): number {
-  while (p < end) {
-    const c = b[p] as number;
-    if (c < 0x30 || c > 0x39) break;
-    p++;
-  }
-  return p;
-}
-
-function scanNumber(b: Buffer, p: number, end: number): number {
-  if (b[p] === 0x2d) p++;
-  if (p >= end) return -1;
-  const c = b[p] as number;
-  if (c === 0x30) p++;
-  else if (c >= 0x31 && c <= 0x39) p = skipDigits(b, p + 1, end);
-  else return -1;
-  if (p < end && b[p] === 0x2e) {
-    const s = p + 1;
-    p = skipDigits(b, s, end);
-    if (p === s) return -1;
-  }
-  if (p < end && ((b[p] as number) | 0x20) === 0x65) {
-    p++;
-    if (p < end && (b[p] === 0x2b || b[p] === 0x2d)) p++;
-    const s = p;
-    p = skipDigits(b, s, end);
-    if (p === s) return -1;
-  }
-  return p;
-}
-
-const MAX_SCAN_DEPTH = 64;
-
-function scanValue(b: Buffer, p: number, end: number, depth: number): number {
-  if (p >= end) return -1;
-  switch (b[p]) {
-    case 0x22:
-      return scanString(b, p, end);
-    case 0x7b:
-      return scanObject(b, p, end, depth);
-    case 0x5b:
-      return scanArray(b, p, end, depth);
-    case 0x74: // true
-      return p + 4 <= end && b[p + 1] === 0x72 && b[p + 2] === 0x75 && b[p + 3] === 0x65 ? p + 4 : -1;
-    case 0x6e: // null
-      return p + 4 <= end && b[p + 1] === 0x75 && b[p + 2] === 0x6c && b[p + 3] === 0x6c ? p + 4 : -1;
-    case 0x66: // false
-      return p + 5 <= end && b[p + 1] === 0x61 && b[p + 2] === 0x6c && b[p + 3] === 0x73 && b[p + 4] === 0x65
-        ? p + 5
-        : -1;
-    default:
-      return scanNumber(b, p, end);
-  }
-}
-
-function scanObject(b: Buffer, p: number, end: number, depth: number): number {
-  if (depth > MAX_SCAN_DEPTH) return -1;
-  p = skipWs(b, p + 1, end);
-  if (p < end && b[p] === 0x7d) return p + 1;
-  for (;;) {
-    if (p >= end || b[p] !== 0x22) return -1;
-    p = scanString(b, p, end);
-    if (p < 0) return -1;
-    p = skipWs(b, p, end);
-    if (p >= end || b[p] !== 0x3a) return -1;
-    p = scanValue(b, skipWs(b, p + 1, end), end, depth + 1);
-    if (p < 0) return -1;
-    p = skipWs(b, p, end);
-    if (p >= end) return -1;
-    const c = b[p++];
-    if (c === 0x7d) return p;
-    if (c !== 0x2c) return -1;
-    p = skipWs(b, p, end);
-  }
-}
-
-function scanArray(b: Buffer, p: number, end: number, depth: number): number {
-  if (depth > MAX_SCAN_DEPTH) return -1;
-  p = skipWs(b, p + 1, end);
-  if (p < end && b[p] === 0x5d) return p + 1;
-  for (;;) {
-    p = scanValue(b, p, end, depth + 1);
-    if (p < 0) return -1;
-    p = skipWs(b, p, end);
-    if (p >= end) return -1;
-    const c = b[p++];
-    if (c === 0x5d) return p;
-    if (c !== 0x2c) return -1;
-    p = skipWs(b, p, end);
-  }
-}
-
-const KEY_DATA = Buffer.from('data');
-const KEY_SDKCLIENT = Buffer.from('sdkclient');
-const KEY_NAME = Buffer.from('name');
-const KEY_PAYLOAD = Buffer.from('payload');
-const KEY_CHANNEL = Buffer.from('channel');
-
-/** Raw key bytes b[s, e) equal `key` (a key written with escapes never matches). */
-function keyIs(b: Buffer, s: number, e: number, key: Buffer): boolean {
-  const n = key.length;
-  if (e - s !== n) return false;
-  for (let k = 0; k < n; k++) if (b[s + k] !== key[k]) return false;
-  return true;
-}
-
-/** An escaped key might decode to a known one: leave such frames to JSON.parse. */
-function hasEscape(b: Buffer, s: number, e: number): boolean {
-  for (let k = s; k < e; k++) if (b[k] === 0x5c) return true;
-  return false;
-}
-
-function scanSdkclient(b: Buffer, p: number, end: number): number {
-  p = skipWs(b, p + 1, end);
-  let name = false;
-  for (;;) {
-    if (p >= end || b[p] !== 0x22) return -1;
-    const ks = p + 1;
-    p = scanString(b, p, end);
-    if (p < 0) return -1;
-    const ke = p - 1;
-    p = skipWs(b, p, end);
-    if (p >= end || b[p] !== 0x3a) return -1;
-    p = skipWs(b, p + 1, end);
-    if (p >= end) return -1;
-    if (keyIs(b, ks, ke, KEY_NAME)) {
-      if (name || b[p] !== 0x22) return -1;
-      p = scanString(b, p, end);
-      name = true;
-    } else {
-      if (hasEscape(b, ks, ke)) return -1;
-      p = scanValue(b, p, end, 3);
-    }
-    if (p < 0) return -1;
-    p = skipWs(b, p, end);
-    if (p >= end) return -1;
-    const c = b[p++];
-    if (c === 0x7d) return name ? p : -1;
-    if (c !== 0x2c) return -1;
-    p = skipWs(b, p, end);
-  }
-}
-
-/** b[start, end) is certainly a telemetry frame the full path would accept. */
-function isCertainTelemetry(b: Buffer, start: number, end: number): boolean {
-  let p = skipWs(b, start, end);
-  if (p >= end || b[p] !== 0x7b) return false;
-  p = skipWs(b, p + 1, end);
-  if (p >= end || b[p] !== 0x22) return false;
-  const ks = p + 1;
-  p = scanString(b, p, end);
-  if (p < 0 || !keyIs(b, ks, p - 1, KEY_DATA)) return false;
-  p = skipWs(b, p, end);
-  if (p >= end || b[p] !== 0x3a) return false;
-  p = skipWs(b, p + 1, end);
-  if (p >= end || b[p] !== 0x7b) return false;
-  p = skipWs(b, p + 1, end);
-  let sdkclient = false;
-  let payload = false;
-  let channel = false;
-  for (;;) {
-    if (p >= end || b[p] !== 0x22) return false;
-    const s = p + 1;
-    p = scanString(b, p, end);
-    if (p < 0) return false;
-    const e = p - 1;
-    p = skipWs(b, p, end);
-    if (p >= end || b[p] !== 0x3a) return false;
-    p = skipWs(b, p + 1, end);
-    if (p >= end) return false;
-    if (keyIs(b, s, e, KEY_SDKCLIENT)) {
-      if (sdkclient || b[p] !== 0x7b) return false;
-      p = scanSdkclient(b, p, end);
-      sdkclient = true;
-    } else if (keyIs(b, s, e, KEY_PAYLOAD)) {
-      if (payload || b[p] !== 0x7b) return false;
-      p = scanObject(b, p, end, 2);
-      payload = true;
-    } else if (keyIs(b, s, e, KEY_CHANNEL)) {
-      if (channel || b[p] !== 0x22) return false;
-      p = scanString(b, p, end);
-      channel = true;
-    } else {
-      if (hasEscape(b, s, e)) return false;
-      p = scanValue(b, p, end, 2);
-    }
-    if (p < 0) return false;
-    p = skipWs(b, p, end);
-    if (p >= end) return false;
-    const c = b[p++];
-    if (c === 0x7d) break;
-    if (c !== 0x2c) return false;
-    p = skipWs(b, p, end);
-  }
-  if (!sdkclient || !payload) return false;
-  // "data" must be the only top-level member
-  p = skipWs(b, p, end);
-  if (p >= end || b[p] !== 0x7d) return false;
-  return skipWs(b, p + 1, end) === end;
-}
-
 export interface AgentSimulator {
   on<K extends keyof AgentSimulatorEvents>(event: K, listener: Listener<K>): this;
   on(event: string | symbol, listener: (...args: any[]) => void): this;
@@ -418,7 +125,7 @@ export interface AgentSimulator {
 }
 
 export class AgentSimulator extends EventEmitter {
-  counts: SimCounts = { connections: 0, hellos: 0, goodbyes: 0, telemetry: 0, calls: 0, errors: 0, invalid: 0, bytes: 0 };
+  counts: SimCounts = zeroCounts();
 
   private readonly path: string;
   private readonly version: string | null;
@@ -439,11 +146,7 @@ export class AgentSimulator extends EventEmitter {
   private lastByteAt = 0;
   private live: Connection[] = [];
 
-  private frameList: FrameRecord[] = [];
-  private telemetryList: TelemetryRecord[] = [];
-  private callList: CallRecord[] = [];
-  private errorList: ErrorRecord[] = [];
-  private invalidList: InvalidRecord[] = [];
+  private readonly records: RecordLog;
 
   constructor(opts: SimOptions) {
     super();
@@ -476,6 +179,7 @@ export class AgentSimulator extends EventEmitter {
     this.sdkinitDelayMs = delay;
     this.connectionStatusOnHello = cs;
     this.keep = opts.keepFrames ?? true;
+    this.records = new RecordLog(this.keep);
     this.maxFrameBytes = maxFrameBytes;
     this.logLine =
       log === true ? (line) => process.stderr.write(`[agent-sim] ${line}\n`) : log === false ? null : log;
@@ -492,27 +196,23 @@ export class AgentSimulator extends EventEmitter {
     return this.live.slice();
   }
   get frames(): FrameRecord[] {
-    return this.frameList;
+    return this.records.frames;
   }
   get telemetry(): TelemetryRecord[] {
-    return this.telemetryList;
+    return this.records.telemetry;
   }
   get calls(): CallRecord[] {
-    return this.callList;
+    return this.records.calls;
   }
   get errors(): ErrorRecord[] {
-    return this.errorList;
+    return this.records.errors;
   }
   get invalid(): InvalidRecord[] {
-    return this.invalidList;
+    return this.records.invalid;
   }
 
   clearRecords(): void {
-    this.frameList = [];
-    this.telemetryList = [];
-    this.callList = [];
-    this.errorList = [];
-    this.invalidList = [];
+    this.records.clear();
   }
 
   // ---- server lifecycle -------------------------------------------------------------------
@@ -601,37 +301,8 @@ export class AgentSimulator extends EventEmitter {
     void this.shutdown();
   }
 
-  async reboot(opts: RebootOptions = {}): Promise<void> {
-    const downMs = opts.downMs ?? 300;
-    const quietMs = opts.quietMs ?? 100;
-    const maxWaitMs = opts.maxWaitMs ?? 2000;
-    for (const [name, v] of [['downMs', downMs], ['quietMs', quietMs], ['maxWaitMs', maxWaitMs]] as const) {
-      if (typeof v !== 'number' || !Number.isFinite(v) || v < 0) {
-        throw new RangeError(`reboot options.${name} must be a non-negative number`);
-      }
-    }
-    const epoch = this.epoch;
-    this.log('reboot: sending agentstatus "stopping"');
-    this.sendAgentStatus('stopping');
-    const t0 = Date.now();
-    for (;;) {
-      const now = Date.now();
-      const quietFor = now - Math.max(t0, this.lastByteAt);
-      if (quietFor >= quietMs || now - t0 >= maxWaitMs) break;
-      await sleep(Math.max(1, Math.min(quietMs - quietFor, maxWaitMs - (now - t0))));
-      if (epoch !== this.epoch) return;
-    }
-    this.log('reboot: going down');
-    await this.shutdown();
-    await sleep(downMs);
-    if (epoch !== this.epoch) return;
-    try {
-      await this.listen();
-    } catch (err) {
-      if (epoch !== this.epoch) return; // closed or killed meanwhile: stay down
-      throw err;
-    }
-    this.log('reboot: back up');
+  reboot(opts: RebootOptions = {}): Promise<void> {
+    return runReboot(this.scenarioTarget(), opts);
   }
 
   private shutdown(): Promise<void> {
@@ -861,7 +532,7 @@ export class AgentSimulator extends EventEmitter {
       this.addInvalid(c, raw, `invalid JSON: ${(err as Error).message}`);
       return;
     }
-    if (this.keep) this.frameList.push({ client: c, frame: f, raw });
+    this.records.addFrame(c, f, raw);
     if (this.listenerCount('frame') > 0) this.emit('frame', c, f, raw);
     if (!isPlainObject(f)) {
       this.addInvalid(c, raw, 'not a JSON object');
@@ -900,7 +571,7 @@ export class AgentSimulator extends EventEmitter {
         channel === undefined
           ? { client: c, name: sc.name, payload, raw }
           : { client: c, name: sc.name, payload, channel, raw };
-      if (this.keep) this.telemetryList.push(rec);
+      this.records.addTelemetry(rec);
       this.emit('telemetry', rec);
     }
     if (this.logLine) {
@@ -943,7 +614,7 @@ export class AgentSimulator extends EventEmitter {
       const cmd = keys[0] as string;
       const rec: CallRecord = { client: c, name, cmd, args: (call as Record<string, unknown>)[cmd] };
       this.counts.calls++;
-      if (this.keep) this.callList.push(rec);
+      this.records.addCall(rec);
       this.log(`${label(c)} call ${cmd} ${preview(JSON.stringify(rec.args) ?? 'undefined')}`);
       this.emit('call', rec);
       return;
@@ -956,7 +627,7 @@ export class AgentSimulator extends EventEmitter {
       if (c.helloFirst === null) c.helloFirst = false;
       const rec: ErrorRecord = { client: c, name, type: e.type, msg: e.msg };
       this.counts.errors++;
-      if (this.keep) this.errorList.push(rec);
+      this.records.addError(rec);
       this.log(`${label(c)} error ${e.type}: ${preview(e.msg)}`);
       this.emit('sdkError', rec);
       return;
@@ -967,7 +638,7 @@ export class AgentSimulator extends EventEmitter {
   private addInvalid(c: Connection, raw: string, reason: string): void {
     if (c.helloFirst === null) c.helloFirst = false;
     this.counts.invalid++;
-    if (this.keep) this.invalidList.push({ client: c, raw, reason });
+    this.records.addInvalid(c, raw, reason);
     this.log(`${label(c)} invalid frame (${reason}): ${preview(raw, 120)}`);
     this.emit('invalid', c, raw, reason);
   }
@@ -1020,13 +691,21 @@ export class AgentSimulator extends EventEmitter {
     return this.write(data, client);
   }
 
-  async flapMqtt(downMs: number): Promise<void> {
-    if (typeof downMs !== 'number' || !Number.isFinite(downMs) || downMs < 0) {
-      throw new RangeError('downMs must be a non-negative number');
-    }
-    this.sendConnectionStatus('disconnected');
-    await sleep(downMs);
-    this.sendConnectionStatus('connected');
+  flapMqtt(downMs: number): Promise<void> {
+    return runFlapMqtt(this.scenarioTarget(), downMs);
+  }
+
+  /** What the scenarios may use: live reads of private state and the simulator's own methods. */
+  private scenarioTarget(): ScenarioTarget {
+    return {
+      epoch: () => this.epoch,
+      lastByteAt: () => this.lastByteAt,
+      sendAgentStatus: (status) => this.sendAgentStatus(status),
+      sendConnectionStatus: (status) => this.sendConnectionStatus(status),
+      shutdown: () => this.shutdown(),
+      listen: () => this.listen(),
+      log: (line) => this.log(line),
+    };
   }
 
   private sendFrame(frame: unknown, client?: SimClient): number {
@@ -1092,8 +771,4 @@ export class AgentSimulator extends EventEmitter {
 
 function writable(socket: net.Socket): boolean {
   return !socket.destroyed && socket.writable;
-}
-
-function label(c: SimClient): string {
-  return c.name === null ? `#${c.id}` : `#${c.id} ${JSON.stringify(c.name)}`;
 }
