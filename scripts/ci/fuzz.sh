@@ -11,7 +11,7 @@
 # found now is saved under build/fuzz/crashes/ and the run fails: copy the file into
 # fuzz/regressions/<target>/ once fixed, so it is replayed forever after.
 set -euo pipefail
-root="$(cd "$(dirname "$0")/.." && pwd)"
+root="$(cd "$(dirname "$0")/../.." && pwd)"
 cd "$root"
 
 seconds="${FUZZ_SECONDS:-30}"

@@ -1,11 +1,11 @@
 #!/usr/bin/env bash
-# A short memcheck run of the native transport: scripts/valgrind-drive.js (no agent, connect, send,
+# A short memcheck run of the native transport: scripts/ci/valgrind-drive.js (no agent, connect, send,
 # a command and a call, agent killed and restarted, graceful restart, 20 start/stop cycles, stop)
-# under valgrind. Node and V8 are not valgrind-clean themselves, so scripts/valgrind.supp hides what
+# under valgrind. Node and V8 are not valgrind-clean themselves, so scripts/ci/valgrind.supp hides what
 # starts in them; what remains is reported, and the run fails on any error or definite leak whose
 # stack passes through the addon. Installs valgrind (Debian) when missing. Log: build/valgrind/.
 set -euo pipefail
-root="$(cd "$(dirname "$0")/.." && pwd)"
+root="$(cd "$(dirname "$0")/../.." && pwd)"
 cd "$root"
 out="$root/build/valgrind"
 mkdir -p "$out"
@@ -32,8 +32,8 @@ start=$(date +%s)
 set +e
 valgrind --tool=memcheck --trace-children=no --error-exitcode=99 \
   --leak-check=full --show-leak-kinds=definite --errors-for-leak-kinds=definite \
-  --suppressions="$root/scripts/valgrind.supp" --num-callers=40 --log-file="$log" \
-  node --max-old-space-size=256 scripts/valgrind-drive.js
+  --suppressions="$root/scripts/ci/valgrind.supp" --num-callers=40 --log-file="$log" \
+  node --max-old-space-size=256 scripts/ci/valgrind-drive.js
 status=$?
 set -e
 secs=$(( $(date +%s) - start ))

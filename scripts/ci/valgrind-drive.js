@@ -1,5 +1,5 @@
 'use strict';
-// Drives the native transport through its life for scripts/valgrind.sh: no agent (connect errors),
+// Drives the native transport through its life for scripts/ci/valgrind.sh: no agent (connect errors),
 // an agent appears (connect, hello, sdkinit), telemetry, a command, a call, the agent killed and
 // restarted (reconnect), the agent stopping gracefully, start/stop cycles, and a final stop. The
 // agent runs in a child process that valgrind does not trace. Exits 0 when every step was seen.
@@ -7,10 +7,10 @@ const { fork } = require('node:child_process');
 const fs = require('node:fs');
 const os = require('node:os');
 const path = require('node:path');
-const { IottlySDK, nativeAvailable, nativeLoadError } = require('../dist/index.js');
+const { IottlySDK, nativeAvailable, nativeLoadError } = require('../../dist/index.js');
 
 const AGENT = `
-const { AgentSimulator } = require(${JSON.stringify(path.join(__dirname, '..', 'dist', 'sim', 'index.js'))});
+const { AgentSimulator } = require(${JSON.stringify(path.join(__dirname, '..', '..', 'dist', 'sim', 'index.js'))});
 const sim = new AgentSimulator({ socketPath: process.argv[1], keepFrames: false });
 sim.on('telemetry', () => {});
 sim.listen().then(() => process.send('listening'));

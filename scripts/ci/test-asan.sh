@@ -3,7 +3,7 @@
 # that build. Node itself is not sanitised, so the ASan runtime is preloaded and leak checking (which
 # would report Node's own allocations at exit) is off; UBSan findings abort the run.
 set -euo pipefail
-root="$(cd "$(dirname "$0")/.." && pwd)"
+root="$(cd "$(dirname "$0")/../.." && pwd)"
 cd "$root"
 node node_modules/cmake-js/bin/cmake-js compile --out build-asan --CDIOTTLY_SANITIZE=ON >build-asan.log 2>&1 || {
   cat build-asan.log >&2

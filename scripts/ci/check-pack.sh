@@ -5,7 +5,7 @@
 # build anything, that the native transport is the one in use (CommonJS and ESM), and that it
 # delivers a message to the simulator. Slow-ish (a real npm install): run from CI, not in loops.
 set -euo pipefail
-root="$(cd "$(dirname "$0")/.." && pwd)"
+root="$(cd "$(dirname "$0")/../.." && pwd)"
 cd "$root"
 work="$(mktemp -d "${TMPDIR:-/tmp}/iottly-pack.XXXXXX")"
 trap 'rm -rf "$work"' EXIT

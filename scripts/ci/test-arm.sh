@@ -10,7 +10,7 @@
 # transport's own tests. IOTTLY_ARM_TESTS="test/" (or any list of files) runs something else.
 # Deadlines scale with IOTTLY_TEST_SLOWDOWN (default 10 here).
 set -euo pipefail
-root="$(cd "$(dirname "$0")/.." && pwd)"
+root="$(cd "$(dirname "$0")/../.." && pwd)"
 cd "$root"
 
 arches=("$@")

@@ -3,7 +3,7 @@
 # does) in a scratch copy, so the cmake-js build in ./build is left alone; then the result is loaded once.
 # Uses the machine's Node headers (npm's nodedir), never a download.
 set -euo pipefail
-root="$(cd "$(dirname "$0")/.." && pwd)"
+root="$(cd "$(dirname "$0")/../.." && pwd)"
 work="$(mktemp -d "${TMPDIR:-/tmp}/iottly-gyp.XXXXXX")"
 trap 'rm -rf "$work"' EXIT
 
