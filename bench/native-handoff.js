@@ -118,7 +118,7 @@ async function main() {
   for (let trial = 0; trial < TRIALS; trial++) {
     for (const [name, run] of Object.entries(methods)) {
       child.send({ reset: true });
-      const status = new Float64Array(2);
+      const status = new Float64Array(3);
       let onLink;
       const linked = new Promise((r) => (onLink = r));
       let onStopped;
@@ -133,8 +133,8 @@ async function main() {
       };
       const handle = new binding.Transport(opts, status, (events) => {
         for (let i = 0; i < events.length; i += 3) {
-          if (events[i] === 1) onLink();
-          if (events[i] === 8) onStopped();
+          if (events[i] === binding.events.link) onLink();
+          if (events[i] === binding.events.stopped) onStopped();
         }
       });
       const hello = '{"signal":{"sdkclient":{"name":"bench","status":"connected","version":"1.3.0"}}}\n';
