@@ -24,6 +24,7 @@ export class AgentStatusMachine {
   private running = false;
   private timer: NodeJS.Timeout | null = null;
   private knownVersion: string | null = null;
+  private unversioned = false;
 
   constructor(
     private readonly handshakeTimeoutMs: number,
@@ -33,6 +34,11 @@ export class AgentStatusMachine {
   /** The agent version learnt from the last sdkinit; null when unknown or the agent is older than 1.8.0. */
   get version(): string | null {
     return this.knownVersion;
+  }
+
+  /** The last agent met announced no version (it was started after the handshake timeout). */
+  get metUnversioned(): boolean {
+    return this.unversioned;
   }
 
   /** True between 'started' and the 'stopped' that follows it. */
@@ -54,6 +60,7 @@ export class AgentStatusMachine {
       if (this.phase !== 'linking' || !this.running) return;
       // No sdkinit on this connection: an agent older than 1.8.0.
       this.knownVersion = null;
+      this.unversioned = true;
       this.enterStarted();
     }, this.handshakeTimeoutMs);
     this.timer.unref();
@@ -62,6 +69,7 @@ export class AgentStatusMachine {
   sdkinit(version: string): void {
     if (!this.running || this.phase === 'idle') return;
     this.knownVersion = version;
+    this.unversioned = false;
     if (this.phase === 'linking') this.enterStarted();
   }
 

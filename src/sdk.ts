@@ -129,22 +129,25 @@ export class IottlySDK extends EventEmitter<IottlySDKEvents> {
 
   /** Run the user-defined script `cmd` on the agent (agent >= 1.8.0, linked now). */
   callAgent(cmd: string, args?: object): void {
-    const version = this.status.version;
-    if (version === null || !versionAtLeast(version, CALL_MIN_AGENT)) {
-      throw new InvalidAgentVersion(
-        version === null
-          ? 'callAgent needs an iottly agent >= 1.8.0; no such agent has been met yet'
-          : `callAgent needs an iottly agent >= 1.8.0; the agent is ${version}`,
-      );
-    }
-    // While stop() runs, the goodbye is the last frame the agent gets: a call could not follow it.
-    if (!this.transportImpl.linked || !this.running) throw new DisconnectedSDK();
+    // A programming error is reported as such whatever the state.
     if (typeof cmd !== 'string' || cmd.length === 0) {
       throw new TypeError(`cmd must be a non-empty string, got ${describe(cmd)}`);
     }
     if (args !== undefined && args !== null && !isPlainObject(args)) {
       throw new TypeError(`args must be a plain object, got ${describe(args)}`);
     }
+    const version = this.status.version;
+    if (version === null || !versionAtLeast(version, CALL_MIN_AGENT)) {
+      let why = `the agent is ${version}`;
+      if (version === null) {
+        why = this.status.metUnversioned
+          ? 'the agent did not announce a version (agents before 1.8.0 do not)'
+          : 'no agent has announced its version yet (it does so when the SDK links to it)';
+      }
+      throw new InvalidAgentVersion(`callAgent needs an iottly agent >= 1.8.0; ${why}`);
+    }
+    // While stop() runs, the goodbye is the last frame the agent gets: a call could not follow it.
+    if (!this.transportImpl.linked || !this.running) throw new DisconnectedSDK();
     const frame = this.encoder.call(cmd, args ?? {});
     this.callsAccepted++;
     this.transportImpl.call(frame);

@@ -11,12 +11,17 @@ const isDisconnected = (err) => err instanceof DisconnectedSDK && err.code === '
 
 for (const transport of transports()) {
   describe(`callAgent [${transport}]`, () => {
-    it('raises InvalidAgentVersion on a fresh SDK, before checking the link or the arguments', (t) => {
+    it('checks its arguments first, whatever the state: a TypeError on a fresh SDK too', (t) => {
       const client = makeSDK(t, transport, '/nonexistent/agent.sock');
-      assert.throws(() => client.callAgent('script', {}), isInvalidVersion);
+      assert.throws(() => client.callAgent(5), (err) => err instanceof TypeError && /cmd must be a non-empty string, got number/.test(err.message));
+      assert.throws(() => client.callAgent(), TypeError);
+      assert.throws(() => client.callAgent('script', 'not an object'), (err) => err instanceof TypeError && /args must be a plain object/.test(err.message));
+    });
+
+    it('raises InvalidAgentVersion on a fresh SDK, saying no agent has announced its version yet', (t) => {
+      const client = makeSDK(t, transport, '/nonexistent/agent.sock');
+      assert.throws(() => client.callAgent('script', {}), (err) => isInvalidVersion(err) && /no agent has announced its version yet/.test(err.message));
       assert.throws(() => client.call_agent('script'), isInvalidVersion);
-      assert.throws(() => client.callAgent(42, 'not an object'), isInvalidVersion);
-      assert.throws(() => client.callAgent(), isInvalidVersion);
     });
 
     it('raises InvalidAgentVersion when linked to a pre-1.8 agent that sends no sdkinit', async (t) => {
@@ -24,8 +29,8 @@ for (const transport of transports()) {
       const client = makeSDK(t, transport, sim.socketPath, { handshakeTimeoutMs: 100 });
       await startAndWait(client);
       assert.equal(client.linked, true);
-      assert.throws(() => client.callAgent('script', { a: 1 }), isInvalidVersion);
-      assert.throws(() => client.callAgent(null), isInvalidVersion);
+      assert.throws(() => client.callAgent('script', { a: 1 }), (err) => isInvalidVersion(err) && /did not announce a version/.test(err.message));
+      assert.throws(() => client.callAgent(null), TypeError);
       client.send({ marker: 1 });
       await waitFor(() => sim.telemetry.length === 1, 'the marker');
       assert.equal(sim.calls.length, 0);
@@ -52,8 +57,8 @@ for (const transport of transports()) {
       await waitFor(() => client.statuses.includes('stopped'), "'stopped'");
       assert.throws(() => client.callAgent('away', { n: 2 }), isDisconnected);
       assert.throws(() => client.call_agent('away'), isDisconnected);
-      // The link is checked before the arguments.
-      assert.throws(() => client.callAgent(42, []), isDisconnected);
+      // The arguments are checked before the link.
+      assert.throws(() => client.callAgent(42, []), TypeError);
       await sim.listen();
       await waitFor(() => client.statuses.filter((s) => s === 'started').length === 2, "the second 'started'");
       client.callAgent('again', { n: 3 });
@@ -90,7 +95,7 @@ for (const transport of transports()) {
       assert.throws(() => client.callAgent('after-downgrade', {}), isInvalidVersion);
     });
 
-    it('checks cmd and args with a TypeError once version and link are fine; non-serialisable args are a ValueError', async (t) => {
+    it('checks cmd and args with a TypeError; non-serialisable args are a ValueError', async (t) => {
       const sim = await startSim(t);
       const client = makeSDK(t, transport, sim.socketPath);
       await startAndWait(client);

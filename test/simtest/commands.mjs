@@ -194,9 +194,10 @@ export class CallAgent extends Cmd {
     }
     const newEnough = version !== null && atLeast(version, [1, 8, 0]);
     let expected;
-    if (!newEnough) expected = 'InvalidAgentVersion';
+    if (this.p.bad) expected = 'TypeError';
+    else if (!newEnough) expected = 'InvalidAgentVersion';
     else if (!linked || !m.running) expected = 'DisconnectedSDK';
-    else expected = this.p.bad ? 'TypeError' : 'ok';
+    else expected = 'ok';
     if (outcome !== expected) {
       violation('callAgent', `callAgent with agentVersion ${version}, linked ${linked}, running ${m.running}${this.p.bad ? ', bad cmd' : ''}: ${outcome}, expected ${expected}`);
     }
