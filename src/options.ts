@@ -1,4 +1,5 @@
 import { describe } from './describe';
+import { rejectUnknownKeys } from './option-names';
 import type { AgentStatusCallback, ConnectionStatusCallback } from './types';
 import { type ResolvedWorkerOptions, type WorkerPoolOptions, resolveWorkerOptions } from './workers/options';
 
@@ -65,10 +66,32 @@ const MAX_TIMER_MS = 2 ** 31 - 1;
 const MAX_COUNT = 2 ** 32 - 1;
 const MAX_FRAME_BYTES = 2 ** 30;
 
+/** Every option name; the Record makes the compiler check it against IottlySDKOptions both ways. */
+const OPTION_NAMES = Object.keys({
+  socketPath: true,
+  maxBufferedMsgs: true,
+  onAgentStatusChanged: true,
+  onConnectionStatusChanged: true,
+  transport: true,
+  reconnectIntervalMs: true,
+  handshakeTimeoutMs: true,
+  maxFrameBytes: true,
+  maxQueueBytes: true,
+  highWaterMark: true,
+  stopTimeoutMs: true,
+  stoppingHoldMs: true,
+  workers: true,
+  socket_path: true,
+  max_buffered_msgs: true,
+  on_agent_status_changed: true,
+  on_connection_status_changed: true,
+} satisfies Record<keyof IottlySDKOptions, true>);
+
 export function resolveOptions(input: IottlySDKOptions | string | undefined | null): ResolvedOptions {
   if (typeof input === 'string') input = { socketPath: input };
   if (input === undefined || input === null) input = {};
   if (typeof input !== 'object') throw new TypeError('options must be an object or a socket path string');
+  rejectUnknownKeys(input, OPTION_NAMES, 'options');
 
   const pick = <T>(camel: keyof IottlySDKOptions, snake: keyof IottlySDKOptions | null): T | undefined => {
     const a = input![camel];

@@ -202,6 +202,11 @@ export class IottlySDK extends EventEmitter<IottlySDKEvents> {
     };
   }
 
+  /** `await using sdk = new IottlySDK(...)`: stop() when the scope ends. */
+  [Symbol.asyncDispose](): Promise<void> {
+    return this.stop();
+  }
+
   /** Let the process exit while the SDK is the only thing keeping it alive. */
   unref(): this {
     this.transportImpl.unref();

@@ -110,6 +110,17 @@ for (const transport of transports()) {
       assert.doesNotThrow(() => make({ maxBufferedMsgs: 5, max_buffered_msgs: 5, onAgentStatusChanged: f, on_agent_status_changed: f }));
     });
 
+    it('rejects an unknown option name with a TypeError naming it and the closest valid name, at the top level and under workers', () => {
+      const named = (bad, near) => (err) =>
+        err instanceof TypeError && err.message.includes(`${bad} is not an option`) && (near === null ? /the options are/.test(err.message) : err.message.includes(`did you mean ${near}?`));
+      assert.throws(() => make({ maxBuferedMsgs: 5 }), named('options.maxBuferedMsgs', 'options.maxBufferedMsgs'));
+      assert.throws(() => make({ socketpath: '/x' }), named('options.socketpath', 'options.socketPath'));
+      assert.throws(() => make({ workers: { maxThread: 2 } }), named('options.workers.maxThread', 'options.workers.maxThreads'));
+      assert.throws(() => make({ colour: 'blue' }), named('options.colour', null));
+      // Symbol keys are not option names; every documented name, in both spellings, is accepted.
+      assert.doesNotThrow(() => new IottlySDK('app', { [Symbol('x')]: 1, transport, socket_path: '/tmp/x.sock', max_buffered_msgs: 3, workers: { niceIncrement: 0 } }));
+    });
+
     it('accepts boundary values and no options at all', () => {
       assert.doesNotThrow(() => make({ maxBufferedMsgs: 0, handshakeTimeoutMs: 0, stopTimeoutMs: 0, reconnectIntervalMs: 1 }));
       assert.doesNotThrow(() => make({ onAgentStatusChanged: null, onConnectionStatusChanged: undefined }));

@@ -1,5 +1,6 @@
 import * as os from 'node:os';
 import { describe } from '../describe';
+import { rejectUnknownKeys } from '../option-names';
 
 /** options.workers: the thread pool that runs worker command handlers. */
 export interface WorkerPoolOptions {
@@ -37,9 +38,20 @@ function defaultMaxThreads(): number {
   return Math.max(1, cores - 1);
 }
 
+const WORKER_OPTION_NAMES = Object.keys({
+  minThreads: true,
+  maxThreads: true,
+  idleTimeoutMs: true,
+  maxQueue: true,
+  taskTimeoutMs: true,
+  abortGraceMs: true,
+  niceIncrement: true,
+} satisfies Record<keyof WorkerPoolOptions, true>);
+
 export function resolveWorkerOptions(input: WorkerPoolOptions | undefined | null): ResolvedWorkerOptions {
   if (input === undefined || input === null) input = {};
   if (typeof input !== 'object') throw new TypeError(`options.workers must be an object, got ${describe(input)}`);
+  rejectUnknownKeys(input, WORKER_OPTION_NAMES, 'options.workers');
   const maxThreads = integer('maxThreads', input.maxThreads, defaultMaxThreads(), 1);
   const minThreads = integer('minThreads', input.minThreads, Math.min(1, maxThreads), 0);
   if (minThreads > maxThreads) {
