@@ -65,6 +65,8 @@ const MiB = 1024 * 1024;
 const MAX_TIMER_MS = 2 ** 31 - 1;
 const MAX_COUNT = 2 ** 32 - 1;
 const MAX_FRAME_BYTES = 2 ** 30;
+/** The longest Unix socket path connect() takes: sun_path less its terminating NUL. */
+const SUN_PATH_MAX = process.platform === 'darwin' || process.platform.endsWith('bsd') ? 103 : 107;
 
 /** Every option name; the Record makes the compiler check it against IottlySDKOptions both ways. */
 const OPTION_NAMES = Object.keys({
@@ -109,6 +111,13 @@ export function resolveOptions(input: IottlySDKOptions | string | undefined | nu
   const socketPath = pick<string>('socketPath', 'socket_path') ?? DEFAULT_SOCKET_PATH;
   if (typeof socketPath !== 'string' || socketPath.length === 0) {
     throw new TypeError(`options.${given('socketPath', 'socket_path')} must be a non-empty string`);
+  }
+  // connect() would fail with ENAMETOOLONG on every attempt, forever: say so now.
+  const pathBytes = Buffer.byteLength(socketPath);
+  if (pathBytes > SUN_PATH_MAX) {
+    throw new RangeError(
+      `options.${given('socketPath', 'socket_path')} is ${pathBytes} bytes long; a Unix socket path may have at most ${SUN_PATH_MAX} here (sun_path)`,
+    );
   }
   const transport = input.transport ?? 'auto';
   if (transport !== 'auto' && transport !== 'js' && transport !== 'native') {

@@ -1,5 +1,6 @@
 import { EventEmitter } from 'node:events';
 import { AgentStatusMachine } from './agent-status';
+import { tell } from './diagnostics';
 import { FrameEncoder, decodeFrame, isPlainObject, versionAtLeast } from './codec';
 import { DisconnectedSDK, InvalidAgentVersion } from './errors';
 import { createTransport } from './transport/select';
@@ -41,6 +42,8 @@ export class IottlySDK extends EventEmitter<IottlySDKEvents> {
   private commandsDropped = 0;
   private callbackErrors = 0;
   private lastConnectError = '';
+  /** Codes of persistent connection errors already warned about. */
+  private readonly warned = new Set<string>();
   private pendingDrops: Partial<Record<DropReason, number>> = {};
   private totalDrops = 0;
   private dropTimer: NodeJS.Timeout | null = null;
@@ -244,24 +247,29 @@ export class IottlySDK extends EventEmitter<IottlySDKEvents> {
   private transportEvents(): TransportEvents {
     return {
       onLink: () => {
+        tell('link', { sdk: this, socketPath: this.options.socketPath }, () => `${this.name}: linked to ${this.options.socketPath}`);
         this.lastConnectError = '';
         this.clearHold();
         this.status.link();
       },
-      onUnlink: () => {
+      onUnlink: (error) => {
+        tell('unlink', { sdk: this, socketPath: this.options.socketPath, error: error ?? null }, () => `${this.name}: link lost${error ? ` (${error.message})` : ''}`);
         this.clearHold();
         this.status.unlink();
       },
       onConnectError: (error) => {
+        tell('connectError', { sdk: this, socketPath: this.options.socketPath, error }, () => `${this.name}: ${error.message}`);
         const key = `${(error as NodeJS.ErrnoException).code ?? ''} ${error.message}`;
         if (key === this.lastConnectError) return;
         this.lastConnectError = key;
+        if (this.listenerCount('connectError') === 0) this.warnPersistent(error);
         this.emitUser('connectError', error);
       },
       onFrames: (frames) => {
         for (const frame of frames) this.handleFrame(frame);
       },
       onOversize: (bytes) => {
+        tell('frameSkipped', { sdk: this, reason: 'frame longer than maxFrameBytes', bytes }, () => `${this.name}: skipped a frame of ${bytes} bytes (over maxFrameBytes)`);
         this.framesReceived++;
         this.emitUser('protocolError', { reason: 'frame longer than maxFrameBytes', bytes, sample: '' });
       },
@@ -301,6 +309,7 @@ export class IottlySDK extends EventEmitter<IottlySDKEvents> {
         this.framesIgnored++;
         return;
       case 'invalid':
+        tell('frameSkipped', { sdk: this, reason: frame.reason, bytes: line.length }, () => `${this.name}: skipped a frame (${frame.reason})`);
         this.framesSkipped++;
         this.emitUser('protocolError', {
           reason: frame.reason,
@@ -389,6 +398,21 @@ export class IottlySDK extends EventEmitter<IottlySDKEvents> {
     }
   }
 
+  /**
+   * An error that retrying cannot clear by itself, with nobody listening to 'connectError': say so
+   * once per code, as a process warning, rather than retry in silence forever.
+   */
+  private warnPersistent(error: Error): void {
+    const code = (error as NodeJS.ErrnoException).code;
+    if (code === undefined || !PERSISTENT_CONNECT_ERRORS.has(code) || this.warned.has(code)) return;
+    this.warned.add(code);
+    process.emitWarning(
+      `iottly-sdk '${this.name}' cannot connect to ${this.options.socketPath}: ${error.message}. It keeps retrying, ` +
+        `but this does not clear by itself (${PERSISTENT_CONNECT_ERRORS.get(code)}). Listen to 'connectError' to handle it.`,
+      { code: 'IOTTLY_SDK_CONNECT' },
+    );
+  }
+
   private callbackFailed(source: string, err: unknown): void {
     this.callbackErrors++;
     const type = err instanceof Error ? errorClassName(err) : typeof err;
@@ -399,6 +423,7 @@ export class IottlySDK extends EventEmitter<IottlySDKEvents> {
   }
 
   private noteDrop(reason: DropReason, count: number): void {
+    tell('drop', { sdk: this, reason, count }, () => `${this.name}: dropped ${count} (${reason})`);
     this.pendingDrops[reason] = (this.pendingDrops[reason] ?? 0) + count;
     this.totalDrops += count;
     if (this.dropTimer) return;
@@ -440,6 +465,15 @@ export class IottlySDK extends EventEmitter<IottlySDKEvents> {
     }
   }
 }
+
+/** Connection errors that no retry clears, and what would. */
+const PERSISTENT_CONNECT_ERRORS = new Map<string, string>([
+  ['EACCES', 'the process may not open the socket: run it as a user the agent lets in'],
+  ['EPERM', 'the process may not open the socket: run it as a user the agent lets in'],
+  ['ENOTDIR', 'a component of the path is a file, not a directory: check socketPath'],
+  ['ELOOP', 'the path has a symbolic link loop: check socketPath'],
+  ['ENAMETOOLONG', 'the path is too long: check socketPath'],
+]);
 
 function rethrow(err: unknown): never {
   throw err;
