@@ -762,7 +762,7 @@ function runCli(args) {
 
 test('CLI as a child process: handshake, logs, SIGTERM removes the socket and exits 0', async (t) => {
   const socketPath = path.join(tempDir(t), 'run', 'agent.sock');
-  const run = runCli(['--socket', socketPath, '--version', '1.9.2']);
+  const run = runCli(['--socket', socketPath, '--agent-version', '1.9.2']);
   t.after(() => run.child.kill('SIGKILL'));
   await waitFor(() => run.stdout.includes('listening on') || run.code !== undefined, 'the CLI to listen');
   assert.ok(fs.lstatSync(socketPath).isSocket());
@@ -799,8 +799,9 @@ test('CLI: bad arguments exit 2 naming the argument; --help exits 0', async () =
   const errors = [];
   const io = { out: () => {}, err: (l) => errors.push(l), handleSignals: false };
   for (const [args, name] of [
-    [['--version', '1.8'], '--version'],
-    [['--version', '1.8.0', '--no-sdkinit'], '--no-sdkinit'],
+    [['--agent-version', '1.8'], '--agent-version'],
+    [['--agent-version', '1.8.0', '--no-sdkinit'], '--no-sdkinit'],
+    [['--version', '1.8'], '1.8'],
     [['--command', 'x:{bad'], '--command'],
     [['--command-every', '100'], '--command-every'],
     [['--command', 'ping'], '--command'],
@@ -820,6 +821,37 @@ test('CLI: bad arguments exit 2 naming the argument; --help exits 0', async () =
     { type: 'a', params: { b: 1 } },
     { type: 'c', params: {} },
   ]);
+});
+
+test('CLI: --version prints the package version; --version X.Y.Z still sets the agent version, with a note', async (t) => {
+  const pkg = JSON.parse(fs.readFileSync(new URL('../package.json', import.meta.url), 'utf8'));
+  const v = await runCli(['--version']).exited;
+  assert.equal(v.code, 0, v.stderr);
+  assert.equal(v.stdout.trim(), pkg.version);
+  const socketPath = path.join(tempDir(t), 'agent.sock');
+  const old = await runCli(['--socket', socketPath, '--version', '1.9.4', '--duration', '50']).exited;
+  assert.equal(old.code, 0, old.stderr);
+  assert.match(old.stdout, /agent version 1\.9\.4/);
+  assert.match(old.stderr, /--version X\.Y\.Z is now spelt --agent-version/);
+});
+
+test('CLI: a failed listen is one message, not two; a refused second simulator is no client in the first one\'s log', async (t) => {
+  const failed = await runCli(['--socket', '/etc/passwd/agent.sock']).exited;
+  assert.equal(failed.code, 1);
+  assert.match(failed.stderr, /^iottly-agent-sim: cannot listen on \/etc\/passwd\/agent\.sock: /);
+  assert.doesNotMatch(failed.stderr, /cannot listen: cannot listen/);
+
+  const socketPath = path.join(tempDir(t), 'agent.sock');
+  const first = runCli(['--socket', socketPath]);
+  t.after(() => first.child.kill('SIGKILL'));
+  await waitFor(() => first.stdout.includes('listening on'), 'the first simulator to listen');
+  const second = await runCli(['--socket', socketPath]).exited;
+  assert.equal(second.code, 1);
+  assert.match(second.stderr, /already listening on/);
+  await waitFor(() => first.stdout.includes('closed without sending anything'), 'the probe noted');
+  assert.doesNotMatch(first.stdout, /#\d+ connected/);
+  first.child.kill('SIGTERM');
+  assert.equal((await first.exited).code, 0);
 });
 
 test('CLI main in process: pushes commands periodically, flaps, stops on request', async (t) => {

@@ -11,7 +11,7 @@ the hello with sdkinit, logs what arrives and can push commands and status signa
 Options:
   --socket PATH              socket to listen on
                              (default ${DEFAULT_SOCKET_PATH})
-  --version X.Y.Z            agent version sent in sdkinit (default ${DEFAULT_AGENT_VERSION})
+  --agent-version X.Y.Z      agent version sent in sdkinit (default ${DEFAULT_AGENT_VERSION})
   --no-sdkinit               behave like an agent older than 1.8.0: send no sdkinit
   --sdkinit-delay MS         wait MS after a hello before answering (default 0)
   --connection-status STATE  send connectionstatus STATE (connected|disconnected)
@@ -25,11 +25,14 @@ Options:
   --reboot-down MS           how long the socket stays away in a reboot (default 300)
   --duration MS              exit by itself after MS
   --quiet                    log nothing
+  --version                  print the package version
   -h, --help                 print this help
 
 Logs one line per connection, hello, goodbye, call, error report and invalid frame;
 telemetry is summarised in one rate line per second. SIGINT or SIGTERM closes the
-socket (removing the file) and exits 0. Bad arguments exit 2.`;
+socket (removing the file) and exits 0. Bad arguments exit 2. The default socket path
+is the agent's, which needs root: give another with --socket, and the same path to
+the SDK as socketPath.`;
 
 export interface CliCommand {
   type: string;
@@ -50,6 +53,10 @@ export interface CliOptions {
   rebootDownMs: number;
   durationMs: number | null;
   help: boolean;
+  /** --version alone: print the package version and exit. */
+  printVersion: boolean;
+  /** Said on stderr before starting (an old spelling, for one). */
+  notes: string[];
 }
 
 export interface CliIo {
@@ -88,8 +95,12 @@ export function parseArgs(argv: readonly string[]): CliOptions {
     rebootDownMs: 300,
     durationMs: null,
     help: false,
+    printVersion: false,
+    notes: [],
   };
   let versionGiven = false;
+  /** Set when --version was given a value (its meaning before --agent-version): a note is due. */
+  let oldVersionSpelling = false;
   let noSdkinit = false;
   for (let i = 0; i < argv.length; i++) {
     let arg = argv[i] as string;
@@ -130,8 +141,22 @@ export function parseArgs(argv: readonly string[]): CliOptions {
         break;
       }
       case '--version': {
+        // Alone: print the package version, as every CLI does. With an X.Y.Z after it: the old
+        // spelling of --agent-version, still accepted.
+        const next = inline ?? argv[i + 1];
+        if (next === undefined || !VERSION_RE.test(next)) {
+          flag();
+          o.printVersion = true;
+          break;
+        }
+        o.version = value();
+        versionGiven = true;
+        oldVersionSpelling = true;
+        break;
+      }
+      case '--agent-version': {
         const v = value();
-        if (!VERSION_RE.test(v)) throw new UsageError(`--version must look like X.Y.Z, got ${JSON.stringify(v)}`);
+        if (!VERSION_RE.test(v)) throw new UsageError(`--agent-version must look like X.Y.Z, got ${JSON.stringify(v)}`);
         o.version = v;
         versionGiven = true;
         break;
@@ -183,7 +208,8 @@ export function parseArgs(argv: readonly string[]): CliOptions {
         );
     }
   }
-  if (noSdkinit && versionGiven) throw new UsageError('--version and --no-sdkinit exclude each other');
+  if (noSdkinit && versionGiven) throw new UsageError('--agent-version and --no-sdkinit exclude each other');
+  if (oldVersionSpelling) o.notes.push('--version X.Y.Z is now spelt --agent-version X.Y.Z (--version alone prints the package version)');
   if (noSdkinit) o.version = null;
   if (o.commandEveryMs !== null && o.commands.length === 0) {
     throw new UsageError('--command-every needs at least one --command TYPE:JSON');
@@ -239,6 +265,11 @@ export async function main(argv: readonly string[] = process.argv.slice(2), io: 
     out(USAGE);
     return 0;
   }
+  if (opts.printVersion) {
+    out(packageVersion());
+    return 0;
+  }
+  for (const note of opts.notes) err(`iottly-agent-sim: note: ${note}`);
 
   const log = opts.quiet ? (_line: string) => {} : (line: string) => out(`${timestamp()} ${line}`);
   // keepFrames off: a long-running simulator must not grow with what it receives.
@@ -254,7 +285,15 @@ export async function main(argv: readonly string[] = process.argv.slice(2), io: 
   let invalidSuppressed = 0;
   if (!opts.quiet) {
     const sampled = new WeakSet<SimClient>();
-    sim.on('connection', (c) => log(`${who(c)} connected`));
+    // A connection is logged once it sends its first bytes: one that closes without a byte is not an
+    // SDK but something checking whether the socket is in use (a second simulator, for one).
+    const spoke = new WeakSet<SimClient>();
+    sim.on('connection', (c) =>
+      c.socket.prependOnceListener('data', () => {
+        spoke.add(c);
+        log(`${who(c)} connected`);
+      }),
+    );
     sim.on('hello', (c) => {
       const order = c.helloFirst ? '' : ' (WARNING: not the first frame on this connection)';
       log(`${who(c)} hello, sdk version ${c.sdkVersion ?? '(none)'}${order}`);
@@ -277,7 +316,10 @@ export async function main(argv: readonly string[] = process.argv.slice(2), io: 
       invalidLogged++;
       log(`${who(c)} invalid frame (${reason}): ${clip(raw, 120)}`);
     });
-    sim.on('disconnect', (c) => log(`${who(c)} disconnected`));
+    sim.on('disconnect', (c) => {
+      if (spoke.has(c)) log(`${who(c)} disconnected`);
+      else log(`a connection closed without sending anything (a program checking whether ${sim.socketPath} is in use?)`);
+    });
   }
 
   let stopping = false;
@@ -316,7 +358,13 @@ export async function main(argv: readonly string[] = process.argv.slice(2), io: 
     await sim.listen();
   } catch (e) {
     cleanup();
-    err(`iottly-agent-sim: cannot listen: ${(e as Error).message}`);
+    const error = e as NodeJS.ErrnoException;
+    err(`iottly-agent-sim: ${error.message}`);
+    if ((error.code === 'EACCES' || error.code === 'EPERM' || error.code === 'ENOENT') && opts.socketPath === DEFAULT_SOCKET_PATH) {
+      err(`iottly-agent-sim: the default path is the agent's and needs root: give another with --socket PATH (and the same path to the SDK as socketPath)`);
+    } else if (error.code === 'EACCES' || error.code === 'EPERM') {
+      err('iottly-agent-sim: choose a path this user may create, with --socket PATH');
+    }
     return 1;
   }
   log(
@@ -409,4 +457,9 @@ export async function main(argv: readonly string[] = process.argv.slice(2), io: 
       `goodbyes ${c.goodbyes}, telemetry ${c.telemetry}, calls ${c.calls}, errors ${c.errors}, invalid ${c.invalid}`,
   );
   return 0;
+}
+
+/** The version of the package this command belongs to (dist/sim/cli.js -> package.json). */
+function packageVersion(): string {
+  return (require('../../package.json') as { version: string }).version;
 }

@@ -230,7 +230,12 @@ export class AgentSimulator extends EventEmitter {
   private async doListen(): Promise<void> {
     const epoch = this.epoch;
     const p = this.path;
-    await fs.promises.mkdir(path.dirname(p), { recursive: true });
+    try {
+      await fs.promises.mkdir(path.dirname(p), { recursive: true });
+    } catch (err) {
+      (err as Error).message = `cannot listen on ${p}: cannot create its directory: ${(err as Error).message}`;
+      throw err;
+    }
     let st: fs.Stats | null = null;
     try {
       st = await fs.promises.lstat(p);
