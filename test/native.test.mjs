@@ -205,7 +205,7 @@ describe('native transport', { skip: !sdk.nativeAvailable() && 'the native addon
     assert.equal(out.available, false);
     assert.equal(out.auto, 'js');
     assert.equal(out.name, 'TransportUnavailable');
-    assert.match(out.msg, /npm run build:native/);
+    assert.match(out.msg, /npm rebuild iottly-sdk/);
   });
 
   test('IOTTLY_SDK_TRANSPORT=js forces the JS transport even though the addon loads', () => {

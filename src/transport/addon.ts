@@ -142,7 +142,7 @@ export function checkNativeSurface(binding: { events?: unknown; counterFields?: 
   }
   if (problems.length > 0) {
     throw new Error(
-      `addon interface differs from this package's: ${problems.join('; ')}. Rebuild it (npm run build:native); ` +
+      `addon interface differs from this package's: ${problems.join('; ')}. Rebuild it (npm rebuild iottly-sdk); ` +
         'if it still differs, native/surface.h and src/transport/addon.ts disagree',
     );
   }
@@ -186,7 +186,7 @@ export function loadBinding(): NativeBinding {
       if (typeof binding.Transport !== 'function') throw new Error('not the iottly addon');
       // A build left over from another version of this package: loading it would garble events.
       if (binding.abiVersion !== NATIVE_ABI_VERSION) {
-        throw new Error(`addon interface version ${String(binding.abiVersion)}, this package needs ${NATIVE_ABI_VERSION}: rebuild it (npm run build:native)`);
+        throw new Error(`addon interface version ${String(binding.abiVersion)}, this package needs ${NATIVE_ABI_VERSION}: rebuild it (npm rebuild iottly-sdk)`);
       }
       // The same version, yet a table changed on one side only: events would go to the wrong handlers.
       checkNativeSurface(binding);

@@ -54,7 +54,7 @@ export function createTransport(choice: TransportChoice, options: TransportOptio
   if (choice === 'native') {
     throw new TransportUnavailable(
       `the native transport is not available (${nativeError?.message ?? 'not built'}); ` +
-        'build it with `npm run build:native` or use transport: "js"',
+        'build it with `npm rebuild iottly-sdk` (a C++ compiler and CMake or node-gyp needed; in a clone of the SDK: `npm run build:native`) or use transport: "js"',
       { cause: nativeError },
     );
   }
