@@ -221,7 +221,6 @@ export async function main(argv: readonly string[], io: BenchIo = {}): Promise<n
         `(maxQueueBytes ${count(queueBound)} B): the SDK senders may drop the oldest, by design; --max-queue-bytes raises it`,
     );
   }
-  if (!native.loads) warnings.push(`the native transport does not load here, so only js is measured: ${native.error}`);
 
   const children = new Set<ChildProcess>();
   let sim: AgentSimulator | null = null;

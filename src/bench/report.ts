@@ -284,7 +284,7 @@ export function renderText(r: BenchReport): string {
   }
   if (r.burst.length) {
     notes.push(
-      `drained: the sender's queue empty, all written to the socket; ${r.agent.counted ? 'delivered: the simulator had read the last message' : 'written msg/s: messages / drained time'}.`,
+      `drained: the sender's queue found empty (checked each ms), all written to the socket; ${r.agent.counted ? 'delivered: the simulator had read the last message' : 'written msg/s: messages / drained time'}.`,
     );
   }
   if (r.burst.length && r.ceiling) {
