@@ -9,7 +9,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { AgentSimulator } from '../sim/index';
 import { SDK_VERSION } from '../version';
-import { DEFAULT_BURST_MAX, SENDER_FLAG, USAGE, UsageError, parseArgs, type BenchArgs } from './args';
+import { DEFAULT_BURST_MAX, SDK_DEFAULTS, SENDER_FLAG, USAGE, UsageError, parseArgs, type BenchArgs } from './args';
 import { boardFacts, nativeFacts } from './facts';
 import { loadPayload, type Payload } from './payload';
 import type { ChildMessage, ParentMessage, SenderKind, SenderResult, SenderSpec } from './protocol';
@@ -18,9 +18,8 @@ import { runSender } from './sender';
 
 export { runSender, SENDER_FLAG };
 
-/** A default burst's frames stay under this, below the SDK's 4 MiB queue bound: nothing drops by design. */
+/** A default burst's frames stay under this, below the SDK's default queue bound (4 MiB): nothing drops by design. */
 const BURST_BUDGET_BYTES = 3 * 1024 * 1024;
-const DEFAULT_MAX_QUEUE_BYTES = 4 * 1024 * 1024;
 const WARMUP_MAX = 2000;
 const BIN = path.join(__dirname, '..', '..', 'bin', 'iottly-sdk-bench.js');
 
@@ -99,7 +98,7 @@ interface Plan {
 function plan(args: BenchArgs, payload: Payload, nativeLoads: boolean): Plan {
   const largest = Math.max(...payload.frameBytes);
   let burst: number | null = null;
-  if (args.burst === 'default') burst = Math.min(DEFAULT_BURST_MAX, Math.max(10, Math.floor(BURST_BUDGET_BYTES / largest)));
+  if (args.burst === 'default') burst = Math.min(DEFAULT_BURST_MAX, Math.max(1, Math.floor(BURST_BUDGET_BYTES / largest)));
   else if (typeof args.burst === 'number') burst = args.burst;
   const warmup = Math.max(1, Math.min(WARMUP_MAX, burst ?? WARMUP_MAX, Math.floor(BURST_BUDGET_BYTES / largest)));
   const senders: SenderKind[] = ['sdk-js'];
@@ -214,7 +213,7 @@ export async function main(argv: readonly string[], io: BenchIo = {}): Promise<n
   const warnings: string[] = [];
   const failures: BenchReport['failures'] = [];
   const largest = Math.max(...payload.frameBytes);
-  const queueBound = args.maxQueueBytes ?? DEFAULT_MAX_QUEUE_BYTES;
+  const queueBound = args.maxQueueBytes ?? SDK_DEFAULTS.maxQueueBytes;
   if (p.burst !== null && p.burst * largest > queueBound) {
     warnings.push(
       `the burst is ${count(p.burst)} frames of up to ${count(largest)} B, more than the SDK's queue bound ` +

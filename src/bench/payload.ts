@@ -3,14 +3,13 @@
 // one clear error (exit 2) and not a failure in the middle of a run.
 
 import * as fs from 'node:fs';
-import { resolveOptions } from '../options';
-import { UsageError } from './args';
+import { SDK_DEFAULTS, UsageError } from './args';
 
 /** The application name every sender uses on the wire. */
 export const APP = 'iottly-sdk-bench';
 
 /** The SDK's default maxFrameBytes: the frame limit a sample must fit. */
-export const FRAME_LIMIT = resolveOptions({}).maxFrameBytes;
+export const FRAME_LIMIT = SDK_DEFAULTS.maxFrameBytes;
 
 /** A file larger than this is not a sample file (and reading it would take the board's memory). */
 export const MAX_FILE_BYTES = 64 * 1024 * 1024;
