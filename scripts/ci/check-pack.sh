@@ -2,8 +2,9 @@
 # `npm run check:pack`: the published tarball gives the native transport on a machine without a
 # compiler. Builds the linux-x64 prebuild, packs the package, installs the tarball into a scratch
 # project with every compiler and build tool hidden from PATH, then checks that the install did not
-# build anything, that the native transport is the one in use (CommonJS and ESM), and that it
-# delivers a message to the simulator. Slow-ish (a real npm install): run from CI, not in loops.
+# build anything, that the native transport is the one in use (CommonJS and ESM), that it
+# delivers a message to the simulator, and that `npx iottly-sdk-bench` runs there. Slow-ish (a real
+# npm install): run from CI, not in loops.
 set -euo pipefail
 root="$(cd "$(dirname "$0")/../.." && pwd)"
 cd "$root"
@@ -35,7 +36,7 @@ say "tarball $(du -k "$tarball" | cut -f1) KiB; prebuilds: $(grep -c '^package/p
 # A PATH with only what npm and its install scripts need: no cc, c++, g++, clang++, make, cmake.
 bin="$work/bin"
 mkdir -p "$bin"
-for tool in node npm sh bash env cat cp mv rm mkdir ls ln chmod tar gzip git uname dirname basename sed grep; do
+for tool in node npm npx sh bash env cat cp mv rm mkdir ls ln chmod tar gzip git uname dirname basename sed grep; do
   p="$(command -v "$tool" || true)"
   [ -n "$p" ] && ln -sf "$p" "$bin/$tool"
 done
@@ -106,4 +107,31 @@ EOF
   env -u IOTTLY_SDK_NATIVE_PATH -u IOTTLY_SDK_TRANSPORT node check.cjs "$work"
   env -u IOTTLY_SDK_NATIVE_PATH -u IOTTLY_SDK_TRANSPORT node check.mjs
 ) || fail "the installed package does not give the native transport"
+
+# The bench command, as a user runs it in their project: its dist and bin are in the tarball, it
+# needs no dev dependency, its senders are forked processes, and it reports the prebuild.
+say "npx iottly-sdk-bench (a tiny run)"
+(
+  cd "$app"
+  export PATH="$bin"
+  env -u IOTTLY_SDK_NATIVE_PATH -u IOTTLY_SDK_TRANSPORT \
+    npx --no-install iottly-sdk-bench --rate 100 --seconds 1 --burst 1000 --json >"$work/bench.json" 2>"$work/bench.log"
+) || {
+  cat "$work/bench.log" >&2
+  fail "npx iottly-sdk-bench failed in the installed project"
+}
+node -e '
+  const r = JSON.parse(require("node:fs").readFileSync(process.argv[1], "utf8"));
+  const problems = [];
+  if (r.transports.native.origin !== "prebuild") problems.push(`the native transport came from ${r.transports.native.origin} (${r.transports.native.error ?? r.transports.native.file})`);
+  if (r.run.senders.join() !== "sdk-js,sdk-native,naive,stringify") problems.push(`senders ${r.run.senders}`);
+  for (const f of r.failures) problems.push(`${f.sender} failed: ${f.message}`);
+  for (const p of r.paced) if (p.sender !== "naive" && p.median.delivered !== p.median.sent) problems.push(`${p.label}: ${p.median.delivered}/${p.median.sent} delivered`);
+  for (const b of r.burst) if (b.sender !== "naive" && b.median.delivered !== b.median.count) problems.push(`${b.label} burst: ${b.median.delivered}/${b.median.count} delivered`);
+  if (problems.length) {
+    console.error(problems.join("\n"));
+    process.exit(1);
+  }
+' "$work/bench.json" || fail "npx iottly-sdk-bench ran, but its report is wrong ($work/bench.json)"
+say "npx iottly-sdk-bench: exit 0, every sender delivered everything, native from $(node -p 'require(process.argv[1]).transports.native.file' "$work/bench.json")"
 say "ok: the tarball installs without a compiler and runs on the native transport"

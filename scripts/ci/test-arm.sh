@@ -8,6 +8,7 @@
 # the protocol (hello, goodbye, telemetry and channels, call, error frames, sdkinit, agentstatus,
 # connectionstatus, commands, skipped frames) plus the buffering and reconnect rules and the native
 # transport's own tests. IOTTLY_ARM_TESTS="test/" (or any list of files) runs something else.
+# After the tests, a short iottly-sdk-bench run on each arch checks the shipped bench command.
 # Deadlines scale with IOTTLY_TEST_SLOWDOWN (default 10 here).
 set -euo pipefail
 root="$(cd "$(dirname "$0")/../.." && pwd)"
@@ -72,6 +73,30 @@ for arch in "${arches[@]}"; do
     echo "== $arch: FAILED after $((SECONDS - started)) s"
     failed+=("$arch")
   fi
+  # iottly-sdk-bench as a user on a board runs it: a tiny run whose senders (forked through the
+  # wrapper) are emulated too; the native transport must come from the prebuild and lose nothing.
+  started=$SECONDS
+  bench_json="$(mktemp "${TMPDIR:-/tmp}/iottly-arm-bench.XXXXXX")"
+  if "$node_arm" bin/iottly-sdk-bench.js --rate 100 --seconds 1 --burst 1000 --json >"$bench_json" &&
+    node -e '
+      const r = JSON.parse(require("node:fs").readFileSync(process.argv[1], "utf8"));
+      const problems = [];
+      if (r.board.arch !== process.argv[2]) problems.push(`arch ${r.board.arch}`);
+      if (r.transports.native.origin !== "prebuild") problems.push(`native from ${r.transports.native.origin}: ${r.transports.native.error ?? r.transports.native.file}`);
+      for (const f of r.failures) problems.push(`${f.sender} failed: ${f.message}`);
+      for (const p of r.paced) if (p.sender.startsWith("sdk-") && p.median.delivered !== p.median.sent) problems.push(`${p.label}: ${p.median.delivered}/${p.median.sent} delivered`);
+      for (const b of r.burst) if (b.sender.startsWith("sdk-") && b.median.delivered !== b.median.count) problems.push(`${b.label} burst: ${b.median.delivered}/${b.median.count} delivered`);
+      if (!r.run.senders.includes("sdk-native")) problems.push("no native sender");
+      if (problems.length) { console.error(problems.join("\n")); process.exit(1); }
+      const rate = (s) => Math.round(r.burst.find((b) => b.sender === s).median.deliveredPerSec);
+      console.log(`burst of 1000 delivered: js ${rate("sdk-js")} msg/s, native ${rate("sdk-native")} msg/s, naive ${rate("naive")} msg/s (emulated)`);
+    ' "$bench_json" "$arch"; then
+    echo "== $arch: iottly-sdk-bench smoke run passed in $((SECONDS - started)) s"
+  else
+    echo "== $arch: iottly-sdk-bench smoke run FAILED after $((SECONDS - started)) s"
+    failed+=("$arch (iottly-sdk-bench)")
+  fi
+  rm -f "$bench_json"
 done
 if [ ${#failed[@]} -gt 0 ]; then
   echo "test-arm: failed on ${failed[*]}" >&2
