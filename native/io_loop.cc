@@ -457,6 +457,9 @@ void IoLoop::ConnectFailed(int err) {
 void IoLoop::ScheduleRetry(bool refused) {
   uint32_t delay = options_.reconnectIntervalMs;
   if (watch_.Arm()) {
+    // The agent may have bound its socket between the failed attempt and the watch: no event would
+    // come for that, so look once, now that the watch is in place.
+    if (!refused && access(options_.socketPath.c_str(), F_OK) == 0) refused = true;
     refusedDelayMs_ = refused ? NextRefusedDelay(refusedDelayMs_) : 0;
     delay = refused ? refusedDelayMs_ : kWatchedRetryMs;
   }

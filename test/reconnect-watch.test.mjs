@@ -49,6 +49,17 @@ for (const transport of transports()) {
       await sim.close();
     });
 
+    test('an agent that binds while the first attempt is failing is met at once (no watch event comes for it)', async (t) => {
+      const socketPath = tempSocket(t);
+      const client = makeSDK(t, transport, socketPath, { reconnectIntervalMs: MINUTE, handshakeTimeoutMs: 50 });
+      client.on('connectError', () => {});
+      // connect() fails with ENOENT now, but the SDK hears of it only on a later turn of the loop:
+      // the agent listens in between, before the watch is in place.
+      client.start();
+      const sim = await startSim(t, { socketPath });
+      await waitFor(() => client.linked && sim.clients.length === 1, 'linked');
+    });
+
     test('a socket directory that is missing at start, or deleted and created again, is followed', async (t) => {
       const root = mkdtempSync(join(tmpdir(), 'iottly-watch-'));
       t.after(() => rmSync(root, { recursive: true, force: true }));

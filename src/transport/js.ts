@@ -1,3 +1,4 @@
+import { existsSync } from 'node:fs';
 import * as net from 'node:net';
 import { FrameQueue } from './frame-queue';
 import { LineSplitter } from './line-splitter';
@@ -497,6 +498,9 @@ export class JsTransport implements Transport {
   private scheduleRetry(refused: boolean): void {
     let delay = this.options.reconnectIntervalMs;
     if (this.watchPath()) {
+      // The agent may have bound its socket between the failed attempt and the watch: no event
+      // would come for that, so look once, now that the watch is in place.
+      if (!refused && existsSync(this.options.socketPath)) refused = true;
       this.refusedDelay = refused ? nextRefusedDelay(this.refusedDelay) : 0;
       delay = refused ? this.refusedDelay : WATCHED_RETRY_MS;
     }
