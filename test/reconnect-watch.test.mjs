@@ -9,6 +9,7 @@ import { mkdirSync, rmSync, writeFileSync, mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { spawn } from 'node:child_process';
+import * as net from 'node:net';
 import { fileURLToPath } from 'node:url';
 import { transports, tempSocket, makeSDK, startAndWait, startSim, waitFor, AgentSimulator, DEADLINE_MS } from './helpers.mjs';
 
@@ -56,8 +57,14 @@ for (const transport of transports()) {
       // connect() fails with ENOENT now, but the SDK hears of it only on a later turn of the loop:
       // the agent listens in between, before the watch is in place.
       client.start();
-      const sim = await startSim(t, { socketPath });
-      await waitFor(() => client.linked && sim.clients.length === 1, 'linked');
+      // listen() binds in this same turn, before the failure is reported.
+      const server = net.createServer((socket) => socket.on('error', () => {}).resume());
+      server.listen(socketPath);
+      t.after(() => new Promise((resolve) => server.close(resolve)));
+      let accepted = 0;
+      server.on('connection', () => accepted++);
+      // Sooner than the 5 s safety retry (which would link it too): typically within milliseconds.
+      await waitFor(() => client.linked && accepted === 1, 'linked before the safety retry', 3000);
     });
 
     test('a socket directory that is missing at start, or deleted and created again, is followed', async (t) => {
