@@ -1,7 +1,7 @@
 #include "path_watch.h"
 
+#include <fcntl.h>
 #include <sys/inotify.h>
-#include <sys/stat.h>
 #include <unistd.h>
 
 #include <cerrno>
@@ -22,9 +22,13 @@ std::string Dirname(const std::string& p) {
   return p.substr(0, slash);
 }
 
+// open(O_PATH | O_DIRECTORY) rather than stat(): the same permission needs (search on the parents),
+// and no stat symbol, which glibc 2.33 versioned anew, so the prebuilds still load on glibc 2.32.
 bool IsDirectory(const std::string& p) {
-  struct stat st;
-  return stat(p.c_str(), &st) == 0 && S_ISDIR(st.st_mode);
+  const int fd = open(p.c_str(), O_PATH | O_DIRECTORY | O_CLOEXEC);
+  if (fd < 0) return false;
+  close(fd);
+  return true;
 }
 
 // `dir` if it is a directory, else its nearest ancestor that is; empty if none is.

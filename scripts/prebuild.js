@@ -7,6 +7,7 @@
 // The sources and flags are CMakeLists.txt's (cmake-js, as `npm run build:native`); the ARM targets
 // use Debian's cross compilers through scripts/arm-toolchain.cmake. Node-API headers do not depend on
 // the CPU, so no Node.js download is involved. Missing toolchains are installed with apt-get.
+// `--check` builds nothing and fails unless every target's prebuild is there (prepublishOnly).
 const { spawnSync } = require('node:child_process');
 const fs = require('node:fs');
 const path = require('node:path');
@@ -119,10 +120,36 @@ function ensureToolchains(targets) {
   if (r.status !== 0) fail(`could not install ${missing.join(' ')}`);
 }
 
+/** Where a target's prebuild goes, relative to the package root. */
+function prebuildPath(name) {
+  return path.join('prebuilds', name, TARGETS[name].file);
+}
+
+/**
+ * `--check`: every target's prebuild is in prebuilds/ and is an ELF for its CPU (run before
+ * `npm publish`, so that no release goes out without them). Builds nothing.
+ */
+function check(targets) {
+  const problems = [];
+  for (const name of targets) {
+    const file = path.join(root, prebuildPath(name));
+    if (!fs.existsSync(file)) {
+      problems.push(`${prebuildPath(name)} is missing`);
+      continue;
+    }
+    const id = elfIdentity(file);
+    const t = TARGETS[name];
+    if (!id || id.machine !== t.machine || id.bits !== t.bits) problems.push(`${prebuildPath(name)} is not a ${t.bits}-bit ELF for machine ${t.machine}`);
+  }
+  if (problems.length) fail(`${problems.join('; ')}: run \`npm run prebuilds\` first`);
+  say(`${targets.map(prebuildPath).join(', ')}: present`);
+}
+
 function main() {
   const targets = process.argv.slice(2).filter((a) => !a.startsWith('-'));
   if (targets.length === 0) targets.push(...Object.keys(TARGETS));
   for (const name of targets) if (!TARGETS[name]) fail(`unknown target '${name}' (known: ${Object.keys(TARGETS).join(', ')})`);
+  if (process.argv.includes('--check')) return check(targets);
   if (process.platform !== 'linux') fail('prebuilds are made on Linux');
   for (const name of targets) {
     if (!TARGETS[name].triple && process.arch !== TARGETS[name].hostArch) fail(`${name} needs a ${TARGETS[name].hostArch} host`);
@@ -146,7 +173,7 @@ function main() {
         );
       }
     }
-    const dest = path.join(root, 'prebuilds', name, target.file);
+    const dest = path.join(root, prebuildPath(name));
     fs.rmSync(path.dirname(dest), { recursive: true, force: true });
     fs.mkdirSync(path.dirname(dest), { recursive: true });
     fs.copyFileSync(built, dest);
@@ -156,4 +183,5 @@ function main() {
   }
 }
 
-main();
+if (require.main === module) main();
+module.exports = { TARGETS, prebuildPath };

@@ -82,7 +82,7 @@ export class IottlySDK extends EventEmitter<IottlySDKEvents> {
    * Register `callback` for commands of `cmdType`; a second subscribe for the same type replaces it.
    * A function runs on the main thread; a WorkerHandler (see workerHandler()) runs in a worker thread.
    */
-  subscribe(cmdType: string, callback: CommandCallback | WorkerHandler): void {
+  subscribe<P = unknown>(cmdType: string, callback: CommandCallback<P> | WorkerHandler): void {
     if (typeof cmdType !== 'string' || cmdType.length === 0) {
       throw new TypeError(`cmdType must be a non-empty string, got ${describe(cmdType)}`);
     }

@@ -6,7 +6,13 @@ export type ConnectionStatus = 'connected' | 'disconnected' | (string & {});
 
 export type AgentStatusCallback = (status: AgentStatus) => unknown;
 export type ConnectionStatusCallback = (status: ConnectionStatus) => unknown;
-export type CommandCallback = (params: any) => unknown;
+/**
+ * A command callback. `P` is the params type the application expects: the SDK does not check it (a
+ * command's params are whatever JSON value the agent sent), so it is `unknown` unless you name it,
+ * as in `sdk.subscribe<{ value: number }>('set_threshold', ({ value }) => ...)`. Declared as a
+ * method so that a callback for any `P` can be stored as a `CommandCallback`.
+ */
+export type CommandCallback<P = unknown> = { bivarianceHack(params: P): unknown }['bivarianceHack'];
 
 /** What a worker command handler receives besides the command's params. */
 export interface WorkerContext {

@@ -8,7 +8,7 @@ const fs = require('node:fs');
 const os = require('node:os');
 const path = require('node:path');
 const sdk = require('../../dist/index.js');
-const { renderCaseText } = require('./report');
+const { renderCaseText, wrapLine } = require('./report');
 
 function parseArgs(argv) {
   const args = { variant: null, out: null, filter: null, round: 0, quick: process.env.BENCH_QUICK === '1' };
@@ -47,8 +47,8 @@ async function runCase(def, argv = process.argv.slice(2), caseFile = require.mai
     const variant = variants.find((v) => v.id === args.variant);
     if (!variant) throw new Error(`unknown variant ${args.variant}`);
     // First line of every trial process: what is being measured and over which transport.
-    console.log(`  [${def.name}/${variant.id}${ctx.rounds > 1 ? ` round ${ctx.round + 1}/${ctx.rounds}` : ''}] transport: ${variant.transport ?? 'none'}${variant.baseline ? ` (baseline: ${variant.baseline})` : ''}`);
-    const result = await def.runVariant(variant, ctx, (line) => console.log(`    ${line}`));
+    console.log(wrapLine(`[${def.name}/${variant.id}${ctx.rounds > 1 ? ` round ${ctx.round + 1}/${ctx.rounds}` : ''}] transport: ${variant.transport ?? 'none'}${variant.baseline ? ` (baseline: ${variant.baseline})` : ''}`, '  ', '    '));
+    const result = await def.runVariant(variant, ctx, (line) => console.log(wrapLine(line, '    ', '      ')));
     if (process.send) process.send({ result });
     else console.log(JSON.stringify(result));
     return;

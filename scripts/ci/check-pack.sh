@@ -1,10 +1,13 @@
 #!/usr/bin/env bash
 # `npm run check:pack`: the published tarball gives the native transport on a machine without a
-# compiler. Builds the linux-x64 prebuild, packs the package, installs the tarball into a scratch
-# project with every compiler and build tool hidden from PATH, then checks that the install did not
-# build anything, that the native transport is the one in use (CommonJS and ESM), that it
-# delivers a message to the simulator, and that `npx iottly-sdk-bench` runs there. Slow-ish (a real
-# npm install): run from CI, not in loops.
+# compiler, and builds it on demand where no prebuild serves. Builds every prebuild that
+# scripts/prebuild.js targets, packs the package and checks that the tarball carries each of them,
+# then installs the tarball into a scratch project with every compiler and build tool hidden from
+# PATH and checks that the install built nothing, brought no build tool (cmake-js, node-addon-api,
+# node-api-headers), that the native transport is the one in use (CommonJS and ESM) and delivers a
+# message to the simulator, and that `npx iottly-sdk-bench` runs there. Last, with the prebuild
+# removed and the toolchain back on PATH, `npm rebuild iottly-sdk` (the command TransportUnavailable
+# names) must build the addon, fetching the build tools for that build only. Slow-ish (real npm installs, one native build): run from CI.
 set -euo pipefail
 root="$(cd "$(dirname "$0")/../.." && pwd)"
 cd "$root"
@@ -17,19 +20,20 @@ fail() {
   exit 1
 }
 
-node scripts/prebuild.js linux-x64
+node scripts/prebuild.js
+mapfile -t expected < <(node -e "const p = require('./scripts/prebuild.js'); for (const n of Object.keys(p.TARGETS)) console.log(p.prebuildPath(n))")
+[ "${#expected[@]}" -ge 3 ] || fail "scripts/prebuild.js lists ${#expected[@]} targets"
 
 say "npm pack"
 tarball="$(npm pack --silent --pack-destination "$work" | tail -n 1)"
 tarball="$work/$tarball"
 [ -f "$tarball" ] || fail "npm pack made no tarball"
 listing="$(tar tzf "$tarball")"
-grep -qx 'package/prebuilds/linux-x64/node.napi.glibc.node' <<<"$listing" || fail "the tarball has no linux-x64 prebuild"
-for other in linux-arm64/node.napi.glibc.node linux-arm/node.napi.armv7.glibc.node; do
-  if [ -f "prebuilds/$other" ]; then
-    grep -qx "package/prebuilds/$other" <<<"$listing" || fail "prebuilds/$other exists but is not in the tarball"
-  fi
+for want in "${expected[@]}"; do
+  grep -qx "package/$want" <<<"$listing" || fail "the tarball has no $want"
 done
+shipped="$(grep -c '^package/prebuilds/.*\.node$' <<<"$listing" || true)"
+[ "$shipped" -eq "${#expected[@]}" ] || fail "the tarball has $shipped prebuilds, scripts/prebuild.js targets ${#expected[@]}: $(grep '^package/prebuilds/' <<<"$listing" | tr '\n' ' ')"
 if grep -q '^package/build/' <<<"$listing"; then fail "the tarball carries a local build (package/build/)"; fi
 say "tarball $(du -k "$tarball" | cut -f1) KiB; prebuilds: $(grep -c '^package/prebuilds/.*\.node$' <<<"$listing")"
 
@@ -56,14 +60,19 @@ say "npm install of the tarball with no compiler on PATH"
   cat "$work/install.log" >&2
   fail "npm install failed"
 }
-# The install hook must have seen no compiler, so whatever loads is the prebuild.
-grep -q 'no C++ compiler found' "$work/install.log" || {
+# The install hook must have found the prebuild and built nothing.
+grep -q 'native transport from the prebuild prebuilds/linux-x64/node.napi.glibc.node: nothing to build' "$work/install.log" || {
   cat "$work/install.log" >&2
-  fail "the install script did not report a machine without a compiler"
+  fail "the install script did not report the linux-x64 prebuild"
 }
 pkg="$app/node_modules/iottly-sdk"
 [ ! -e "$pkg/build" ] || fail "the install built something into $pkg/build"
 [ -f "$pkg/prebuilds/linux-x64/node.napi.glibc.node" ] || fail "the installed package has no linux-x64 prebuild"
+installed="$(cd "$app" && PATH="$bin" npm ls --all --parseable | tail -n +2)"
+for tool in cmake-js node-addon-api node-api-headers; do
+  if grep -q "/node_modules/$tool\$" <<<"$installed"; then fail "the install brought the build tool $tool"; fi
+done
+say "installed: $(wc -l <<<"$installed") packages, $(du -sk "$app/node_modules" | cut -f1) KiB in node_modules"
 
 cat >"$app/check.cjs" <<'EOF'
 const assert = require('node:assert');
@@ -89,7 +98,7 @@ assert.strictEqual(defaultTransport(), 'native');
   assert.deepStrictEqual(t.payload, { from: 'the prebuild' });
   await sdk.stop();
   await sim.close();
-  console.log('cjs: native transport from the prebuild, telemetry delivered');
+  console.log(`cjs: native transport from ${process.argv[3] ?? 'the prebuild'}, telemetry delivered`);
 })().catch((err) => {
   console.error(err);
   process.exit(1);
@@ -134,4 +143,22 @@ node -e '
   }
 ' "$work/bench.json" || fail "npx iottly-sdk-bench ran, but its report is wrong ($work/bench.json)"
 say "npx iottly-sdk-bench: exit 0, every sender delivered everything, native from $(node -p 'require(process.argv[1]).transports.native.file' "$work/bench.json")"
-say "ok: the tarball installs without a compiler and runs on the native transport"
+say "no prebuild for this machine: npm rebuild iottly-sdk, with the toolchain on PATH"
+rm -rf "$pkg/prebuilds"
+(
+  cd "$app"
+  env -u IOTTLY_SDK_NATIVE_PATH -u IOTTLY_SDK_TRANSPORT -u IOTTLY_SDK_SKIP_NATIVE npm rebuild iottly-sdk --foreground-scripts >"$work/rebuild.log" 2>&1
+) || {
+  cat "$work/rebuild.log" >&2
+  fail "npm rebuild iottly-sdk failed"
+}
+grep -q 'native transport built with cmake-js (no prebuild for linux-x64)' "$work/rebuild.log" || {
+  cat "$work/rebuild.log" "$pkg/build/native-build.log" >&2 || true
+  fail "npm rebuild iottly-sdk did not build the addon"
+}
+installed="$(cd "$app" && npm ls --all --parseable | tail -n +2)"
+for tool in cmake-js node-addon-api node-api-headers; do
+  if grep -q "/node_modules/$tool\$" <<<"$installed"; then fail "the build left $tool in the project"; fi
+done
+(cd "$app" && env -u IOTTLY_SDK_NATIVE_PATH -u IOTTLY_SDK_TRANSPORT node check.cjs "$work" 'the addon npm rebuild built') || fail "the addon built by npm rebuild does not serve"
+say "ok: the tarball carries ${#expected[@]} prebuilds, installs without a compiler and runs on the native transport, and npm rebuild builds where no prebuild serves"
