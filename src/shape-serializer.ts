@@ -59,15 +59,21 @@ const TWO_53 = 9007199254740992;
  * - int32 (and -0): V8's own small-integer conversion.
  * - other integers below 2^53: every such integer is a double, so toString writes its exact
  *   digits; they are written as two int32 halves.
- * - below 1e9 with at most 6 decimals: if n / 10^d === |v| for n = round(|v| * 10^d) and the
- *   smallest such d, then the decimal n·10^-d rounds to v; any decimal with fewer fraction digits
- *   does not (the nearest one was tried and failed); and no other decimal with d fraction digits
- *   rounds to v, because decimals 10^-d apart are more than 8 ulps apart below 1e9 (d ≤ 6). So it
- *   is the shortest round-tripping decimal, which is what toString writes, and |v| ≥ 10^-6 keeps
- *   toString out of exponent notation.
+ * - below 1e9 with at most 6 decimals: if n / 1e6 === |v| for n = round(|v| * 1e6), the decimal
+ *   D = n·10^-6 rounds to v (division of exact integers is correctly rounded). Two different
+ *   decimals with at most 6 fraction digits are ≥ 1e-6 apart, more than 8 ulps below 1e9, so no
+ *   other such decimal rounds to v: D without its trailing zeros is the shortest decimal that
+ *   round-trips, which is what toString writes; |v| ≥ 1e-6 keeps toString out of exponent
+ *   notation. If the test fails, no decimal of ≤ 6 fraction digits rounds to v.
  * Anything else goes to String(v).
  */
 export function formatFinite(v: number): string {
+  const s = formatShort(v);
+  return s !== undefined ? s : '' + v;
+}
+
+/** The shortcuts of formatFinite; undefined where only String(v) will do. */
+function formatShort(v: number): string | undefined {
   if ((v | 0) === v) return '' + v;
   let a = v;
   let sign = '';
@@ -76,7 +82,7 @@ export function formatFinite(v: number): string {
     sign = '-';
   }
   if (mathFloor(a) === a) {
-    if (a >= TWO_53) return '' + v;
+    if (a >= TWO_53) return undefined;
     // a ≥ 2^31 here, so hi ≥ 2.
     let hi = mathFloor(a / 1e9);
     let lo = a - hi * 1e9;
@@ -91,17 +97,21 @@ export function formatFinite(v: number): string {
     return sign + hi + ZEROS[9 - los.length] + los;
   }
   if (a < 1e9) {
-    let p = 10;
-    for (let d = 1; d <= 6; d++, p *= 10) {
-      const n = mathRound(a * p);
-      if (n / p === a) {
-        const ip = mathFloor(a);
-        const fs = '' + (n - ip * p);
-        return sign + ip + '.' + ZEROS[d - fs.length] + fs;
+    const n = mathRound(a * 1e6);
+    if (n / 1e6 === a) {
+      const ip = mathFloor(a);
+      // 0 < f < 1e6: v is not an integer, and ip is exact (ulp(1e9) < 1e-6).
+      let f = n - ip * 1e6;
+      let d = 6;
+      while (d > 1 && f % 10 === 0) {
+        f /= 10;
+        d--;
       }
+      const fs = '' + f;
+      return sign + ip + '.' + ZEROS[d - fs.length] + fs;
     }
   }
-  return '' + v;
+  return undefined;
 }
 
 const NEEDS_ESCAPE = /[\u0000-\u001f"\\\ud800-\udfff]/;
@@ -337,6 +347,18 @@ interface GenContext {
   shape: number;
 }
 
+// Counters per shape s, in one Int32Array at 4 * s + ...
+/** Objects served. */
+const C_HITS = 0;
+/** Values handed to the generic serialiser that the profile did not announce. */
+const C_DEV = 1;
+/** Non-int32 numbers formatted, and those of them only String(v) could write. */
+const C_NUMS = 2;
+const C_SLOW = 3;
+const C_SIZE = 4;
+
+const counter = (ctx: GenContext, c: number): string => `st[${ctx.shape * C_SIZE + c}]`;
+
 /** Statements handling `v`; `emit(x)` appends JS expression x to the output, `other` is run for the rest. */
 function genValue(
   p: Profile,
@@ -348,7 +370,12 @@ function genValue(
 ): string {
   const parts: string[] = [];
   const k = p.kinds;
-  if (k & K_NUM) parts.push(`if (typeof v === "number") ${emit('((v | 0) === v ? "" + v : v - v === 0 ? fmt(v) : "null")')}`);
+  // Non-int32 finite numbers: counted, and counted again when only String(v) can write them.
+  // (formatShort is called directly: one call level keeps TurboFan's inlining predictable.)
+  const nums = counter(ctx, C_NUMS);
+  const slow = counter(ctx, C_SLOW);
+  const fmt = `(${nums}++, (r = fmt(v)) !== undefined ? r : (${slow}++, "" + v))`;
+  if (k & K_NUM) parts.push(`if (typeof v === "number") ${emit(`((v | 0) === v ? "" + v : v - v === 0 ? ${fmt} : "null")`)}`);
   if (k & K_STR) parts.push(`if (typeof v === "string") ${emit('quote(v)')}`);
   if (k & K_BOOL) parts.push(`if (v === true) ${emit('"true"')} else if (v === false) ${emit('"false"')}`);
   if (k & K_NULL) parts.push(`if (v === null) ${emit('"null"')}`);
@@ -360,7 +387,7 @@ function genValue(
     const name = genObject(p.obj, ctx);
     parts.push(`if (typeof v === "object" && v !== null) { r = ${name}(v, ${keyLit}); ${other} }`);
   }
-  const dev = k & K_ANY ? '' : `dev[${ctx.shape}]++; `;
+  const dev = k & K_ANY ? '' : `${counter(ctx, C_DEV)}++; `;
   parts.push(`{ ${dev}r = gProp(v, ${keyLit}, [${holder}]); ${other} }`);
   return parts.join(' else ');
 }
@@ -396,9 +423,9 @@ function genObject(op: ObjectProfile, ctx: GenContext): string {
   ctx.fns.push(
     `function ${name}(o, key) {\n` +
       `var t = o.toJSON;\n` +
-      `if (t !== undefined || isArray(o) || isBoxed(o)) { dev[${ctx.shape}]++; return gAfterToJSON(o, t, key, []); }\n` +
+      `if (t !== undefined || isArray(o) || isBoxed(o)) { ${counter(ctx, C_DEV)}++; return gAfterToJSON(o, t, key, []); }\n` +
       `var keys = objectKeys(o);\n` +
-      `if (${keyTest(op.keys, true)}) { dev[${ctx.shape}]++; return gObjectFrom(o, keys, 0, "{", [o]); }\n` +
+      `if (${keyTest(op.keys, true)}) { ${counter(ctx, C_DEV)}++; return gObjectFrom(o, keys, 0, "{", [o]); }\n` +
       body +
       `}`,
   );
@@ -409,20 +436,20 @@ function genObject(op: ObjectProfile, ctx: GenContext): string {
 function genArray(elem: Profile, ctx: GenContext): string {
   const name = `arr${ctx.nextId++}`;
   ctx.slots += 1;
-  const emit = (x: string): string => `out += ${x};`;
-  const other = `if (typeof r === "string") out += r; else if (r === null) return null; else out += "null";`;
+  // One concatenation per element (sep + x is a short flat string): fewer rope nodes to flatten.
+  const emit = (x: string): string => `out += sep + ${x};`;
+  const other = `if (typeof r === "string") out += sep + r; else if (r === null) return null; else out += sep + "null";`;
   const elemCode = genValue(elem, 'i', 'a', emit, other, ctx);
   ctx.fns.push(
     `function ${name}(a, key) {\n` +
       `var t = a.toJSON;\n` +
-      `if (t !== undefined) { dev[${ctx.shape}]++; return gAfterToJSON(a, t, key, []); }\n` +
+      `if (t !== undefined) { ${counter(ctx, C_DEV)}++; return gAfterToJSON(a, t, key, []); }\n` +
       `var len = a.length;\n` +
       `if (typeof len !== "number" || len >>> 0 !== len || len > ${MAX_ARRAY_LENGTH}) return gArrayFrom(a, len, []);\n` +
       `if (len === 0) return "[]";\n` +
-      `var out = "[", v, r;\n` +
+      `var out = "[", sep = "", v, r;\n` +
       `for (var i = 0; i < len; i++) {\n` +
-      `if (i !== 0) out += ",";\n` +
-      `v = a[i];\n${elemCode}\n}\n` +
+      `v = a[i];\n${elemCode}\nsep = ",";\n}\n` +
       `return out + "]";\n}`,
   );
   return name;
@@ -437,10 +464,13 @@ interface Shape {
 
 type Dispatch = (o: object, keys: string[]) => string | null | false;
 
-const HELPER_NAMES = ['fmt', 'quote', 'isArray', 'isBoxed', 'objectKeys', 'gProp', 'gAfterToJSON', 'gObjectFrom', 'gArrayFrom', 'hits', 'dev'];
+const HELPER_NAMES = ['fmt', 'quote', 'isArray', 'isBoxed', 'objectKeys', 'gProp', 'gAfterToJSON', 'gObjectFrom', 'gArrayFrom', 'st'];
 
-/** One function that recognises each shape by its key list and serialises it; false: no shape. */
-function compileDispatch(shapes: Shape[], hits: Int32Array, dev: Int32Array): Dispatch {
+/**
+ * One function that recognises each shape by its key list and serialises it; false: no shape
+ * matched, null: the object has the key list but is not served (toJSON, array, boxed primitive).
+ */
+function compileDispatch(shapes: Shape[], st: Int32Array): Dispatch {
   const fns: string[] = [];
   let dispatch = 'return function dispatch(o, keys) {\n';
   const ctx: GenContext = { fns, nextId: 0, slots: 0, shape: 0 };
@@ -448,13 +478,16 @@ function compileDispatch(shapes: Shape[], hits: Int32Array, dev: Int32Array): Di
     ctx.slots = 0;
     ctx.shape = s;
     const body = genMembers(shape.profile, ctx);
-    fns.push(`function top${s}(o, keys) {\nif (isBoxed(o)) return null;\nhits[${s}]++;\n${body}}`);
+    // (Checked here rather than before dispatching, so that misses do not pay for them; `in`
+    // rather than a read, so that a toJSON getter runs only in the caller's JSON.stringify.)
+    const guard = `if ("toJSON" in o || isBoxed(o)) return null;`;
+    fns.push(`function top${s}(o, keys) {\n${guard}\n${counter(ctx, C_HITS)}++;\n${body}}`);
     dispatch += `if (${keyTest(shape.keys, false)}) return top${s}(o, keys);\n`;
   });
   dispatch += 'return false;\n};';
   const source = `"use strict";\n${fns.join('\n')}\n${dispatch}`;
   const factory = new Function(...HELPER_NAMES, source) as (...helpers: unknown[]) => Dispatch;
-  return factory(formatFinite, quoteString, isArray, isBoxedPrimitive, objectKeys, gProp, gAfterToJSON, gObjectFrom, gArrayFrom, hits, dev);
+  return factory(formatShort, quoteString, isArray, isBoxedPrimitive, objectKeys, gProp, gAfterToJSON, gObjectFrom, gArrayFrom, st);
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -475,9 +508,10 @@ export interface ShapeSerializerStats {
   skipped: number;
   /** Objects or values inside compiled shapes that the generic serialiser finished. */
   deviations: number;
-  /** Shapes compiled so far (recompilations included), and compiled now. */
+  /** Shapes compiled so far (recompilations included), compiled now, and dropped so far. */
   compiles: number;
   shapes: number;
+  dropped: number;
   /** True once code generation failed (e.g. --disallow-code-generation-from-strings). */
   disabled: boolean;
 }
@@ -485,8 +519,12 @@ export interface ShapeSerializerStats {
 interface Candidate {
   keys: string[];
   seen: number;
+  /** Seen since the replacement hand last passed (CLOCK's reference bit). */
+  recent: boolean;
   profile: ObjectProfile | undefined;
   recompiles: number;
+  /** Never compiled again (unstable, mostly long doubles, or a toJSON at the top). */
+  blocked: boolean;
 }
 
 const MAX_CANDIDATES = 16;
@@ -507,10 +545,10 @@ export class ShapeSerializer {
   private readonly maxShapes: number;
   private shapes: Shape[] = [];
   private readonly candidates: Candidate[] = [];
-  private nextCandidate = 0;
+  private hand = 0;
   private dispatch: Dispatch | undefined;
-  private hits = new Int32Array(0);
-  private dev = new Int32Array(0);
+  /** C_SIZE counters per shape, halved at the end of every window. */
+  private st = new Int32Array(0);
   private disabled = false;
   private budget = COMPILE_BUDGET;
   private windows = 0;
@@ -519,7 +557,13 @@ export class ShapeSerializer {
   private backoff = MIN_BACKOFF;
   private left = WINDOW;
   private served = 0;
-  private readonly counts = { hits: 0, misses: 0, skipped: 0, deviations: 0, compiles: 0 };
+  // Learning: new key lists remembered in the current window; while the last window remembered
+  // many (a stream of one-off objects), only one miss in 8 is learned from, picked by a Weyl
+  // sequence (golden-ratio steps) so that no periodic pattern of misses is always skipped.
+  private remembered = 0;
+  private sampling = false;
+  private weyl = 0;
+  private readonly counts = { hits: 0, misses: 0, skipped: 0, deviations: 0, compiles: 0, dropped: 0 };
 
   constructor(options: ShapeSerializerOptions = {}) {
     this.warmup = Math.max(2, Math.floor(options.warmup ?? 4));
@@ -534,17 +578,14 @@ export class ShapeSerializer {
       return undefined;
     }
     if (--this.left === 0) this.endWindow();
-    if (typeof value !== 'object' || value === null || isProxy(value) || this.disabled) {
+    // Nothing before dispatching runs user code: a proxy is refused before Object.keys could
+    // run its traps. toJSON and boxed primitives are checked once a shape matched.
+    // (isProxy first: Array.isArray throws on a revoked proxy.)
+    if (typeof value !== 'object' || value === null || this.disabled || isProxy(value) || isArray(value)) {
       this.counts.misses++;
       return undefined;
     }
     try {
-      // A toJSON at the top (own or inherited, whatever its value) is left to JSON.stringify. `in`
-      // rather than a read: a toJSON getter must not run here if JSON.stringify is to run it.
-      if ('toJSON' in value || isArray(value)) {
-        this.counts.misses++;
-        return undefined;
-      }
       const keys = objectKeys(value);
       if (this.dispatch !== undefined) {
         const r = this.dispatch(value, keys);
@@ -568,12 +609,13 @@ export class ShapeSerializer {
 
   stats(): ShapeSerializerStats {
     let deviations = this.counts.deviations;
-    for (let i = 0; i < this.dev.length; i++) deviations += this.dev[i];
+    for (let i = 0; i < this.shapes.length; i++) deviations += this.st[i * C_SIZE + C_DEV];
     return { ...this.counts, deviations, shapes: this.shapes.length, disabled: this.disabled };
   }
 
   private learn(value: object, keys: string[]): void {
     if (keys.length === 0 || keys.length > MAX_KEYS) return;
+    if (this.sampling && (this.weyl = (this.weyl + 0x9e3779b9) | 0) >>> 29 !== 0) return;
     const cands = this.candidates;
     let c: Candidate | undefined;
     for (let i = 0; i < cands.length; i++) {
@@ -584,31 +626,57 @@ export class ShapeSerializer {
     }
     if (c === undefined) {
       // First sighting: remember the key list only (cheap for applications whose objects all differ).
-      const fresh: Candidate = { keys, seen: 1, profile: undefined, recompiles: 0 };
-      if (cands.length < MAX_CANDIDATES) cands.push(fresh);
-      else {
-        cands[this.nextCandidate] = fresh;
-        this.nextCandidate = (this.nextCandidate + 1) % MAX_CANDIDATES;
-      }
+      this.remember({ keys, seen: 1, recent: false, profile: undefined, recompiles: 0, blocked: false });
       return;
     }
-    if (c.recompiles > MAX_RECOMPILES) return;
+    c.recent = true;
+    if (c.blocked) return;
+    // Unobservable for a non-proxy (a proxy on the prototype chain would see a `has`).
+    if ('toJSON' in value) {
+      c.blocked = true;
+      return;
+    }
     c.seen++;
     c.profile ??= { keys, slots: keys.map(newProfile) };
     observeMembers(c.profile, value, 1);
     if (c.seen >= this.warmup && this.budget > 0) {
       cands.splice(cands.indexOf(c), 1);
-      this.nextCandidate = 0;
+      this.hand = 0;
       this.addShape({ keys: c.keys, profile: c.profile, recompiles: c.recompiles });
+    }
+  }
+
+  /**
+   * Adds a candidate. When the table is full, CLOCK: the hand skips (and clears) candidates seen
+   * again since it last passed, so a recurring key list being warmed up is not pushed out by a
+   * stream of one-off objects; after a few probes the newcomer is dropped instead.
+   */
+  private remember(c: Candidate): void {
+    this.remembered++;
+    const cands = this.candidates;
+    if (cands.length < MAX_CANDIDATES) {
+      cands.push(c);
+      return;
+    }
+    for (let probe = 0; probe < 4; probe++) {
+      const j = this.hand;
+      this.hand = (j + 1) % MAX_CANDIDATES;
+      if (!cands[j].recent) {
+        cands[j] = c;
+        return;
+      }
+      cands[j].recent = false;
     }
   }
 
   private addShape(shape: Shape): void {
     let shapes = this.shapes.slice();
     if (shapes.length >= this.maxShapes) {
-      // Replace the shape with the fewest hits since the last window.
+      // Replace the shape with the fewest hits lately.
       let victim = 0;
-      for (let i = 1; i < shapes.length; i++) if (this.hits[i] < this.hits[victim]) victim = i;
+      for (let i = 1; i < shapes.length; i++) {
+        if (this.st[i * C_SIZE + C_HITS] < this.st[victim * C_SIZE + C_HITS]) victim = i;
+      }
       shapes.splice(victim, 1);
     }
     shapes = [shape, ...shapes];
@@ -619,25 +687,21 @@ export class ShapeSerializer {
 
   /** Regenerates the dispatcher for `shapes`, carrying the counters of the shapes that stay. */
   private install(shapes: Shape[]): void {
-    const hits = new Int32Array(shapes.length);
-    const dev = new Int32Array(shapes.length);
+    const st = new Int32Array(shapes.length * C_SIZE);
     for (let i = 0; i < this.shapes.length; i++) {
       const j = shapes.indexOf(this.shapes[i]);
-      if (j >= 0) {
-        hits[j] = this.hits[i];
-        dev[j] = this.dev[i];
-      } else this.counts.deviations += this.dev[i];
+      if (j >= 0) st.set(this.st.subarray(i * C_SIZE, (i + 1) * C_SIZE), j * C_SIZE);
+      else this.counts.deviations += this.st[i * C_SIZE + C_DEV];
     }
     try {
-      this.dispatch = shapes.length === 0 ? undefined : compileDispatch(shapes, hits, dev);
+      this.dispatch = shapes.length === 0 ? undefined : compileDispatch(shapes, st);
     } catch {
       this.disabled = true;
       this.dispatch = undefined;
       shapes = [];
     }
     this.shapes = shapes;
-    this.hits = hits;
-    this.dev = dev;
+    this.st = st;
   }
 
   private endWindow(): void {
@@ -647,22 +711,41 @@ export class ShapeSerializer {
       this.backoff = Math.min(this.backoff * 2, MAX_BACKOFF);
     } else this.backoff = MIN_BACKOFF;
     this.served = 0;
+    this.sampling = this.remembered > WINDOW / 4;
+    this.remembered = 0;
     if (++this.windows % REFILL_WINDOWS === 0 && this.budget < COMPILE_BUDGET) this.budget++;
-    // A shape whose objects often leave the compiled path is relearned from fresh sightings (its
-    // profile kept, so the types seen are merged); after MAX_RECOMPILES it is left to JSON.stringify.
-    const unstable = this.shapes.filter((_s, i) => this.dev[i] >= 16 && this.dev[i] * 4 > this.hits[i]);
-    if (unstable.length > 0) {
-      for (const s of unstable) {
-        const c: Candidate = { keys: s.keys, seen: 1, profile: s.profile, recompiles: s.recompiles + 1 };
-        if (this.candidates.length >= MAX_CANDIDATES) this.candidates.shift();
-        this.candidates.push(c);
+    const st = this.st;
+    const keep = this.shapes.filter((s, i) => {
+      const hits = st[i * C_SIZE + C_HITS];
+      const dev = st[i * C_SIZE + C_DEV];
+      const nums = st[i * C_SIZE + C_NUMS];
+      const slow = st[i * C_SIZE + C_SLOW];
+      // Mostly numbers that only String(v) can write (full-precision doubles): slower than
+      // JSON.stringify, which writes them without making strings. Left to it from now on.
+      if (nums >= 128 && slow * 2 > nums) {
+        this.demote(s, true);
+        return false;
       }
-      this.install(this.shapes.filter((s) => !unstable.includes(s)));
+      // Often leaving the compiled path: relearned from fresh sightings (the profile kept, so the
+      // types seen are merged); after MAX_RECOMPILES left to JSON.stringify.
+      if (dev >= 16 && dev * 4 > hits) {
+        this.demote(s, s.recompiles >= MAX_RECOMPILES);
+        return false;
+      }
+      return true;
+    });
+    if (keep.length !== this.shapes.length) this.install(keep);
+    for (let i = 0; i < this.st.length; i++) {
+      if (i % C_SIZE === C_DEV) this.counts.deviations += this.st[i] - (this.st[i] >> 1);
+      this.st[i] >>= 1;
     }
-    for (let i = 0; i < this.hits.length; i++) {
-      this.counts.deviations += this.dev[i] - (this.dev[i] >> 1);
-      this.hits[i] >>= 1;
-      this.dev[i] >>= 1;
-    }
+  }
+
+  /** Takes a shape back to the candidates, to be relearned or (blocked) left alone. */
+  private demote(s: Shape, blocked: boolean): void {
+    this.counts.dropped++;
+    const c: Candidate = { keys: s.keys, seen: 1, recent: true, profile: s.profile, recompiles: s.recompiles + 1, blocked };
+    if (this.candidates.length >= MAX_CANDIDATES) this.candidates.splice(this.hand, 1);
+    this.candidates.push(c);
   }
 }
