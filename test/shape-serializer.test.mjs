@@ -481,6 +481,22 @@ describe('ShapeSerializer: edge cases', () => {
       Object.defineProperty(o, 'q', { get: () => (delete o.r, o.t = 9, 2), enumerable: true, configurable: true });
       return o;
     };
+    // A toJSON getter on an object whose key list was compiled: run once, by JSON.stringify.
+    served(s, sensor);
+    class Late {
+      get toJSON() {
+        reads.push('toJSON');
+        return (k) => `late:${k}`;
+      }
+    }
+    for (const [v, want] of [
+      [Object.defineProperty(sensor(), 'toJSON', { get: () => (reads.push('toJSON'), undefined), enumerable: false }), JSON.stringify(sensor())],
+      [Object.assign(new Late(), sensor()), '"late:"'],
+    ]) {
+      reads.length = 0;
+      assert.equal(s.stringify(v) ?? JSON.stringify(v), want);
+      assert.deepEqual(reads, ['toJSON']);
+    }
     served(s, () => ({ ...deleting }));
     assert.equal(s.stringify(makeDeleting()), JSON.stringify(makeDeleting()));
     assert.equal(JSON.stringify(makeDeleting()), '{"p":1,"q":2}');
@@ -574,6 +590,9 @@ describe('ShapeSerializer: edge cases', () => {
       });
     assert.equal(s.stringify(logging(nested())), undefined);
     assert.deepEqual(log, []);
+    const revoked = Proxy.revocable([], {});
+    revoked.revoke();
+    assert.equal(s.stringify(revoked.proxy), undefined);
     for (const v of [
       { ...nested(), readings: logging({ t: 1, h: 2, p: 3 }) },
       { ...nested(), readings: logging({ other: 1 }) },
@@ -753,6 +772,56 @@ describe('ShapeSerializer: bounded and cheap when it cannot help', () => {
     const after = s.stats();
     assert.equal(after.hits - before.hits > 900, true, `hits ${after.hits - before.hits}`);
     assert.equal(after.deviations - before.deviations < 100, true, `deviations ${after.deviations - before.deviations}`);
+  });
+
+  it('a shape whose numbers are mostly full-precision doubles is dropped and left to JSON.stringify', () => {
+    const s = new ShapeSerializer();
+    let x = 1;
+    const make = () => ({ id: 'a', samples: Array.from({ length: 20 }, () => (x = (x * 48271) % 2147483647) / 7) });
+    served(s, make);
+    for (let i = 0; i < 600; i++) check(s, make());
+    const st = s.stats();
+    assert.equal(st.dropped >= 1, true, `dropped ${st.dropped}`);
+    for (let i = 0; i < 50; i++) assert.equal(check(s, make()), undefined);
+    // Short decimals and large integers do not count against a shape.
+    const t = new ShapeSerializer();
+    served(t, (i) => ({ id: 'b', samples: Array.from({ length: 20 }, (_, j) => (i * 20 + j) / 100), ts: 1733000000000 + i }));
+    for (let i = 0; i < 600; i++) check(t, { id: 'b', samples: Array.from({ length: 20 }, (_, j) => (i * 7 + j) / 100), ts: 1733000000000 + i });
+    assert.equal(t.stats().dropped, 0);
+    assert.notEqual(check(t, { id: 'b', samples: [1.5], ts: 2 ** 40 }), undefined);
+  });
+
+  it('a recurring shape is learned among a stream of one-off shapes', () => {
+    // 8 one-off key lists between sightings: replacing candidates in turn would forget the
+    // recurring one (16 remembered) before its 4th sighting.
+    const s = new ShapeSerializer();
+    let first = -1;
+    for (let i = 0; i < 20; i++) {
+      for (let j = 0; j < 8; j++) check(s, { [`once${i}_${j}`]: j, v: 1 });
+      if (check(s, sensor(i)) !== undefined && first < 0) first = i;
+    }
+    assert.equal(s.stats().compiles, 1);
+    assert.equal(first, 4, 'first served at its 5th sighting');
+  });
+
+  it('a new recurring shape is still learned while one-off objects churn (learning then samples misses)', () => {
+    const s = new ShapeSerializer();
+    let i = 0;
+    const step = (second) => {
+      check(s, { [`once${i++}`]: 1, v: 2 });
+      check(s, sensor(i));
+      return second ? check(s, nested(i)) : undefined;
+    };
+    for (let k = 0; k < 400; k++) step(false); // sensor served, one-offs churning
+    // Sightings examined (not skipped while backing off) until the nested shape is served.
+    let examined = 0;
+    for (let k = 0; k < 2000; k++) {
+      const skipped = s.stats().skipped;
+      const got = step(true);
+      if (got !== undefined) break;
+      if (s.stats().skipped === skipped) examined++;
+    }
+    assert.equal(examined > 4 && examined < 64, true, `nested served after ${examined} examined sightings`);
   });
 
   it('without code generation (--disallow-code-generation-from-strings) it declines everything', () => {
