@@ -7,9 +7,9 @@
 //
 // The rules that keep the output byte-identical:
 // - Before committing to an object, only operations that run no user code are used (util.types
-//   checks, Object.keys on a non-proxy, `'toJSON' in value`). A miss returns undefined having
-//   observed nothing, so the caller's JSON.stringify sees the object untouched. (The one exception:
-//   a proxy in the top object's prototype chain sees a `has` trap for "toJSON".)
+//   checks, Object.keys and Object.getPrototypeOf on non-proxies, `'toJSON' in value` once no
+//   proxy is on the prototype chain). A miss returns undefined having observed nothing, so the
+//   caller's JSON.stringify sees the object untouched.
 // - Once committed (the key list matched a compiled shape), every property is read exactly once, in
 //   JSON.stringify's order, depth first. A value the compiled code does not expect (another type, a
 //   nested object of another shape, a toJSON, a boxed primitive, a proxy, a hole) is handed, with the
@@ -28,6 +28,7 @@ const isArray = Array.isArray;
 const objectKeys = Object.keys;
 const getOwnPropertyDescriptor = Object.getOwnPropertyDescriptor;
 const getPrototypeOf = Object.getPrototypeOf;
+const ObjectPrototype = Object.prototype;
 const reflectApply = Reflect.apply;
 const booleanValueOf = Boolean.prototype.valueOf;
 const jsonStringify = JSON.stringify;
@@ -271,6 +272,19 @@ function mayHaveToJSON(o: object): boolean {
   return false;
 }
 
+/**
+ * Whether a proxy is on the prototype chain of the non-proxy `o` (then `'toJSON' in o` would run
+ * its `has` trap, where JSON.stringify runs `get`). Object.prototype ends the usual chains.
+ */
+function protoChainHasProxy(o: object): boolean {
+  let p = getPrototypeOf(o);
+  while (p !== null && p !== ObjectPrototype) {
+    if (isProxy(p)) return true;
+    p = getPrototypeOf(p);
+  }
+  return false;
+}
+
 /** Records the own enumerable members of a non-proxy object, reading data properties only. */
 function observeMembers(op: ObjectProfile, o: object, depth: number): void {
   const { keys, slots } = op;
@@ -464,7 +478,7 @@ interface Shape {
 
 type Dispatch = (o: object, keys: string[]) => string | null | false;
 
-const HELPER_NAMES = ['fmt', 'quote', 'isArray', 'isBoxed', 'objectKeys', 'gProp', 'gAfterToJSON', 'gObjectFrom', 'gArrayFrom', 'st'];
+const HELPER_NAMES = ['fmt', 'quote', 'isArray', 'isBoxed', 'protoChainHasProxy', 'objectKeys', 'gProp', 'gAfterToJSON', 'gObjectFrom', 'gArrayFrom', 'st'];
 
 /**
  * One function that recognises each shape by its key list and serialises it; false: no shape
@@ -480,14 +494,14 @@ function compileDispatch(shapes: Shape[], st: Int32Array): Dispatch {
     const body = genMembers(shape.profile, ctx);
     // (Checked here rather than before dispatching, so that misses do not pay for them; `in`
     // rather than a read, so that a toJSON getter runs only in the caller's JSON.stringify.)
-    const guard = `if ("toJSON" in o || isBoxed(o)) return null;`;
+    const guard = `if (protoChainHasProxy(o) || "toJSON" in o || isBoxed(o)) return null;`;
     fns.push(`function top${s}(o, keys) {\n${guard}\n${counter(ctx, C_HITS)}++;\n${body}}`);
     dispatch += `if (${keyTest(shape.keys, false)}) return top${s}(o, keys);\n`;
   });
   dispatch += 'return false;\n};';
   const source = `"use strict";\n${fns.join('\n')}\n${dispatch}`;
   const factory = new Function(...HELPER_NAMES, source) as (...helpers: unknown[]) => Dispatch;
-  return factory(formatShort, quoteString, isArray, isBoxedPrimitive, objectKeys, gProp, gAfterToJSON, gObjectFrom, gArrayFrom, st);
+  return factory(formatShort, quoteString, isArray, isBoxedPrimitive, protoChainHasProxy, objectKeys, gProp, gAfterToJSON, gObjectFrom, gArrayFrom, st);
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -631,8 +645,7 @@ export class ShapeSerializer {
     }
     c.recent = true;
     if (c.blocked) return;
-    // Unobservable for a non-proxy (a proxy on the prototype chain would see a `has`).
-    if ('toJSON' in value) {
+    if (mayHaveToJSON(value)) {
       c.blocked = true;
       return;
     }

@@ -608,6 +608,31 @@ describe('ShapeSerializer: edge cases', () => {
     }
   });
 
+  it('a proxy on the prototype chain: untouched by a miss, and a toJSON only its get trap reveals is honoured', () => {
+    const s = new ShapeSerializer();
+    served(s, sensor);
+    const log = [];
+    const sneaky = new Proxy(
+      {},
+      {
+        has: (t, p) => (log.push(`has ${String(p)}`), false),
+        get: (t, p) => (log.push(`get ${String(p)}`), p === 'toJSON' ? () => 'from get' : undefined),
+        getPrototypeOf: () => (log.push('getPrototypeOf'), null),
+      },
+    );
+    for (const v of [Object.assign(Object.create(sneaky), sensor()), Object.assign(Object.create(Object.create(sneaky)), sensor())]) {
+      log.length = 0;
+      const got = s.stringify(v);
+      assert.deepEqual(log, []);
+      assert.equal(got ?? JSON.stringify(v), '"from get"');
+    }
+    // Learning such objects touches no trap either.
+    const t = new ShapeSerializer();
+    log.length = 0;
+    for (let i = 0; i < 8; i++) assert.equal(t.stringify(Object.assign(Object.create(sneaky), { a: i })), undefined);
+    assert.deepEqual(log, []);
+  });
+
   it('BigInt anywhere gives undefined (JSON.stringify throws); a BigInt.prototype.toJSON is honoured', () => {
     const s = new ShapeSerializer();
     served(s, nested);
