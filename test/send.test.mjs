@@ -14,6 +14,27 @@ class Point {
 
 for (const transport of transports()) {
   describe(`send [${transport}]`, () => {
+    it('puts exactly JSON.stringify\'s text on the wire, before and after the serializer has learned a shape', async (t) => {
+      const sim = await startSim(t);
+      const client = makeSDK(t, transport, sim.socketPath);
+      await startAndWait(client);
+      const sent = [];
+      for (let i = 0; i < 40; i++) {
+        // One shape, sent often enough to be compiled, with values that need care: -0, NaN, escapes.
+        const msg = { seq: i, t: i % 3 === 0 ? -0 : i / 7, v: i % 5 === 0 ? NaN : 1e21 + i, s: `q"\\\n\u2028${i}`, ok: i % 2 === 0 };
+        if (i === 30) msg.s = 'lone \ud800 surrogate';
+        if (i === 35) msg.extra = { toJSON: () => 'replaced' };
+        sent.push(msg);
+        client.send(msg, i % 4 === 0 ? 'ch' : undefined);
+      }
+      await waitFor(() => sim.telemetry.length === 40, '40 messages');
+      const head = '{"data":{"sdkclient":{"name":"test-app"},"payload":';
+      sim.telemetry.forEach((r, i) => {
+        const json = JSON.stringify(sent[i]);
+        assert.equal(r.raw, i % 4 === 0 ? `${head}${json},"channel":"ch"}}` : `${head}${json}}}`, `message ${i}`);
+      });
+    });
+
     it('writes a lone message on an idle link during send() itself; the rest of a synchronous run is batched', async (t) => {
       const sim = await startSim(t);
       const client = makeSDK(t, transport, sim.socketPath);
