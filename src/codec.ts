@@ -1,11 +1,9 @@
 import { ValueError } from './errors';
-import { ShapeSerializer } from './shape-serializer';
 
 /** Builds the SDK's outbound frames for one application name; the escaped name is computed once. */
 export class FrameEncoder {
   private readonly nameJson: string;
   private readonly telemetryHead: string;
-  private readonly shapes = new ShapeSerializer();
 
   constructor(name: string) {
     this.nameJson = JSON.stringify(name);
@@ -20,15 +18,9 @@ export class FrameEncoder {
     return `{"signal":{"sdkclient":{"name":${this.nameJson},"status":"disconnected"}}}\n`;
   }
 
-  /**
-   * Throws ValueError when `msg` cannot be serialised; `msg` is already known to be a plain object.
-   * The objects an application sends mostly share a few shapes: the serialiser generated for them
-   * (src/shape-serializer.ts) gives JSON.stringify's exact text faster, and anything else goes to
-   * JSON.stringify itself (bench/serializer.md).
-   */
+  /** Throws ValueError when `msg` cannot be serialised; `msg` is already known to be a plain object. */
   telemetry(msg: object, channel: string | undefined): string {
-    const json = this.shapes.stringify(msg) ?? stringify(msg, 'msg');
-    return this.telemetryJson(json, channel);
+    return this.telemetryJson(stringify(msg, 'msg'), channel);
   }
 
   /** Telemetry whose payload is already JSON text (serialised and checked by stringifyPayload). */
