@@ -501,20 +501,37 @@ bool IoLoop::WriteDirect() {
   directIov_.clear();
   const size_t bytes = queue_.Take(directIov_, held_, kWriteBatchBytes);
   if (directIov_.empty()) return false;
+  int err = 0;
+  // Under mu_: the I/O thread closes fd_ only while holding it. Whatever is left (room to wait for,
+  // an error to read past) is the I/O thread's to do.
+  const ssize_t n = SendIov(fd_, directIov_, err);
+  return Written(n, err, bytes);
+}
+
+ssize_t IoLoop::SendIov(int fd, std::vector<iovec>& iov, int& err) {
   msghdr msg{};
-  msg.msg_iov = directIov_.data();
-  msg.msg_iovlen = directIov_.size();
+  msg.msg_iov = iov.data();
+  msg.msg_iovlen = iov.size();
   ssize_t n;
-  // Under mu_: the I/O thread closes fd_ only while holding it.
   do {
-    n = sendmsg(fd_, &msg, MSG_NOSIGNAL | MSG_DONTWAIT);
+    n = sendmsg(fd, &msg, MSG_NOSIGNAL | MSG_DONTWAIT);
   } while (n < 0 && errno == EINTR);
-  const int err = errno;
+  err = n < 0 ? errno : 0;
+  return n;
+}
+
+bool IoLoop::Written(ssize_t n, int err, size_t bytes) {
   queue_.Settle(n > 0 ? static_cast<size_t>(n) : 0, counters_);
   if (n < 0) {
-    // The I/O thread takes over: it waits for room, or reads what the agent sent before it went.
-    if (err == EAGAIN || err == EWOULDBLOCK) wantPollOut_ = true;
-    else writeError_ = err;
+    if (err == EAGAIN || err == EWOULDBLOCK) {
+      wantPollOut_ = true;
+    } else {
+      // EPIPE and the like: the agent closed, often right after writing. What it wrote may still
+      // be in our receive buffer; the reference reads it, so ReadSome drains it (under the
+      // read-ahead bound) and declares the link lost once there is no more.
+      writeError_ = err;
+      wantPollOut_ = false;
+    }
     return false;
   }
   CheckDrain();
@@ -532,36 +549,13 @@ void IoLoop::WriteSome(std::unique_lock<std::mutex>& lk) {
     const size_t bytes = queue_.Take(iov_, held_, kWriteBatchBytes);
     if (iov_.empty()) return;
     const int fd = fd_;
+    int err = 0;
     writing_ = true;
     lk.unlock();
-    msghdr msg{};
-    msg.msg_iov = iov_.data();
-    msg.msg_iovlen = iov_.size();
-    ssize_t n;
-    do {
-      n = sendmsg(fd, &msg, MSG_NOSIGNAL | MSG_DONTWAIT);
-    } while (n < 0 && errno == EINTR);
-    const int err = errno;
+    const ssize_t n = SendIov(fd, iov_, err);
     lk.lock();
     writing_ = false;
-    queue_.Settle(n > 0 ? static_cast<size_t>(n) : 0, counters_);
-    if (n < 0) {
-      if (err == EAGAIN || err == EWOULDBLOCK) {
-        wantPollOut_ = true;
-      } else {
-        // EPIPE and the like: the agent closed, often right after writing. What it wrote may still
-        // be in our receive buffer; the reference reads it, so ReadSome drains it (under the
-        // read-ahead bound) and declares the link lost once there is no more.
-        writeError_ = err;
-        wantPollOut_ = false;
-      }
-      return;
-    }
-    CheckDrain();
-    if (static_cast<size_t>(n) < bytes) {
-      wantPollOut_ = true;
-      return;
-    }
+    if (!Written(n, err, bytes)) return;
   }
 }
 

@@ -117,6 +117,11 @@ class IoLoop {
   // once, as uv_try_write does, instead of waking the I/O thread for it. Returns true when the
   // kernel took it whole; otherwise the I/O thread has what is left to do (the caller wakes it).
   bool WriteDirect();
+  // One non-blocking sendmsg of `iov` (EINTR retried): the bytes written, or -1 with `err` set.
+  static ssize_t SendIov(int fd, std::vector<iovec>& iov, int& err);
+  // Settles the queue after a write of `bytes` that wrote `n` (or failed with `err`), and notes what
+  // the I/O thread must do next (wait for room, read past an error). True when all of it went out.
+  bool Written(ssize_t n, int err, size_t bytes);
   // IOTTLY_SDK_TEST_FAULT=hold-writes: nothing is written after the hello (test_fault.h).
   bool WritesHeldForTest() const;
   void ReadSome(std::unique_lock<std::mutex>& lk);

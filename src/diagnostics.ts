@@ -24,6 +24,11 @@ export const CHANNELS = {
 
 export type DiagnosticKind = keyof typeof CHANNELS;
 
+/** Whether anyone looks at `kind`: a caller on a frequent path builds the message only then. */
+export function watched(kind: DiagnosticKind): boolean {
+  return CHANNELS[kind].hasSubscribers || debug.enabled;
+}
+
 /** Publish `message` on the channel of `kind` and log `text()` under NODE_DEBUG, if anyone looks. */
 export function tell(kind: DiagnosticKind, message: object, text: () => string): void {
   const ch = CHANNELS[kind];

@@ -1,6 +1,6 @@
 import { EventEmitter } from 'node:events';
 import { AgentStatusMachine } from './agent-status';
-import { tell } from './diagnostics';
+import { tell, watched } from './diagnostics';
 import { FrameEncoder, decodeFrame, isPlainObject, versionAtLeast } from './codec';
 import { DisconnectedSDK, InvalidAgentVersion } from './errors';
 import { createTransport } from './transport/select';
@@ -258,7 +258,7 @@ export class IottlySDK extends EventEmitter<IottlySDKEvents> {
         this.status.unlink();
       },
       onConnectError: (error) => {
-        tell('connectError', { sdk: this, socketPath: this.options.socketPath, error }, () => `${this.name}: ${error.message}`);
+        if (watched('connectError')) tell('connectError', { sdk: this, socketPath: this.options.socketPath, error }, () => `${this.name}: ${error.message}`);
         const key = `${(error as NodeJS.ErrnoException).code ?? ''} ${error.message}`;
         if (key === this.lastConnectError) return;
         this.lastConnectError = key;
@@ -269,7 +269,9 @@ export class IottlySDK extends EventEmitter<IottlySDKEvents> {
         for (const frame of frames) this.handleFrame(frame);
       },
       onOversize: (bytes) => {
-        tell('frameSkipped', { sdk: this, reason: 'frame longer than maxFrameBytes', bytes }, () => `${this.name}: skipped a frame of ${bytes} bytes (over maxFrameBytes)`);
+        if (watched('frameSkipped')) {
+          tell('frameSkipped', { sdk: this, reason: 'frame longer than maxFrameBytes', bytes }, () => `${this.name}: skipped a frame of ${bytes} bytes (over maxFrameBytes)`);
+        }
         this.framesReceived++;
         this.emitUser('protocolError', { reason: 'frame longer than maxFrameBytes', bytes, sample: '' });
       },
@@ -309,7 +311,7 @@ export class IottlySDK extends EventEmitter<IottlySDKEvents> {
         this.framesIgnored++;
         return;
       case 'invalid':
-        tell('frameSkipped', { sdk: this, reason: frame.reason, bytes: line.length }, () => `${this.name}: skipped a frame (${frame.reason})`);
+        if (watched('frameSkipped')) tell('frameSkipped', { sdk: this, reason: frame.reason, bytes: line.length }, () => `${this.name}: skipped a frame (${frame.reason})`);
         this.framesSkipped++;
         this.emitUser('protocolError', {
           reason: frame.reason,
@@ -423,7 +425,8 @@ export class IottlySDK extends EventEmitter<IottlySDKEvents> {
   }
 
   private noteDrop(reason: DropReason, count: number): void {
-    tell('drop', { sdk: this, reason, count }, () => `${this.name}: dropped ${count} (${reason})`);
+    // Once per send() while the agent is away and the buffer full: nothing is built unless watched.
+    if (watched('drop')) tell('drop', { sdk: this, reason, count }, () => `${this.name}: dropped ${count} (${reason})`);
     this.pendingDrops[reason] = (this.pendingDrops[reason] ?? 0) + count;
     this.totalDrops += count;
     if (this.dropTimer) return;

@@ -168,8 +168,8 @@ export class JsTransport implements Transport {
   private readonly endRun = (): void => {
     this.inRun = false;
   };
-  /** Reused by every direct write: set by the socket's _write while one write() call runs. */
-  private readonly directProbe: WriteProbe = { called: false, done: false, failed: false };
+  /** Reused by every write (one runs at a time): set by the socket's _write while write() runs. */
+  private readonly probe: WriteProbe = { called: false, done: false, failed: false };
   /**
    * The direct write the kernel did not take whole at once, and its number among the direct writes
    * on its socket: settled by its own callback (see directCallback()).
@@ -222,7 +222,8 @@ export class JsTransport implements Transport {
       queueMicrotask(this.endRun);
       // The first message of a run, with nothing waiting: straight to the kernel, as a bare
       // socket.write() would, with no queue, batch or flush. Batching only pays when there is a batch.
-      if (this.isLinked && !this.held && this.idleForDirect() && this.writeDirect(frame)) {
+      if (this.isLinked && !this.held && this.idleForDirect()) {
+        this.writeDirect(frame);
         return this.inFlightUnits < this.options.highWaterMark || this.markDrain();
       }
     }
@@ -271,22 +272,12 @@ export class JsTransport implements Transport {
   }
 
   /**
-   * Write one telemetry frame at once. Returns true when it was handed to the socket: counted as
-   * written if the kernel took all of it during the call; otherwise in flight, settled as any batch
-   * (by its callback, or at the close). False when the socket would not take it synchronously.
+   * Write one telemetry frame at once: counted as written if the kernel took all of it during the
+   * call; otherwise in flight as a batch of one, settled as any batch (by its callback, or at the close).
    */
-  private writeDirect(frame: string): boolean {
+  private writeDirect(frame: string): void {
     const socket = this.socket!;
-    const probe = this.directProbe;
-    probe.called = false;
-    probe.done = false;
-    probe.failed = false;
-    socket.probe = probe;
-    try {
-      socket.write(frame, this.afterDirect);
-    } finally {
-      socket.probe = null;
-    }
+    const probe = this.probedWrite(socket, frame, this.afterDirect);
     const seq = ++this.directWrites;
     const bytes = Buffer.byteLength(frame);
     // Owed a 'drain': that comes from a write's callback (never from inside send()), so take the
@@ -294,15 +285,36 @@ export class JsTransport implements Transport {
     if (probe.done && !this.needDrain) {
       this.c.written++;
       this.c.bytesWritten += bytes;
-      return true;
+      return;
     }
-    // Taken in part, failed, or buffered by the Writable: accounted as a batch of one from here on.
-    const batch: Batch = { kind: 'telemetry', frames: [frame], sizes: [frame.length], units: frame.length, bytes, syncBytes: 0, settled: false };
+    // Taken in part, failed, or buffered by the Writable.
+    const batch = this.track('telemetry', [frame], [frame.length], frame.length, bytes);
     batch.syncBytes = this.deliveredAtOnce(socket, probe, bytes);
-    this.inFlight.push(batch);
-    this.inFlightUnits += batch.units;
     this.directPending = { seq, batch };
-    return true;
+  }
+
+  /** socket.write(data, cb), noting what the socket's _write did during the call. */
+  private probedWrite(socket: AgentSocket, data: string, cb: WriteCallback): WriteProbe {
+    const probe = this.probe;
+    probe.called = false;
+    probe.done = false;
+    probe.failed = false;
+    socket.probe = probe;
+    try {
+      socket.write(data, cb);
+    } finally {
+      socket.probe = null;
+    }
+    return probe;
+  }
+
+  /** A batch handed to the socket: in flight (and counted in the queue bounds) until settled. */
+  private track(kind: BatchKind, frames: string[], sizes: number[], units: number, bytes: number): Batch {
+    const batch: Batch = { kind, frames, sizes, units, bytes, syncBytes: 0, settled: false };
+    this.inFlight.push(batch);
+    if (kind === 'telemetry') this.inFlightUnits += units;
+    else if (kind === 'call' || kind === 'report') this.inFlightCallUnits += units;
+    return batch;
   }
 
   call(frame: string): boolean {
@@ -492,7 +504,7 @@ export class JsTransport implements Transport {
   /**
    * Wait for the next connection attempt. With the socket path watched, a change of the path starts
    * one at once (pathChanged()); until then a refused connection (the socket file is there: the agent
-   * is between bind() and listen(), or the file is stale) is retried after 1, 2, 4, ... ms, and
+   * is between bind() and listen(), or the file is stale) is retried after 1, 4, 16, ... ms, and
    * anything else after WATCHED_RETRY_MS. Without a watch: every reconnectIntervalMs, as before.
    */
   private scheduleRetry(refused: boolean): void {
@@ -559,17 +571,8 @@ export class JsTransport implements Transport {
     for (const s of sizes) units += s;
     const data = frames.length === 1 ? frames[0]! : frames.join('');
     const bytes = Buffer.byteLength(data);
-    const batch: Batch = { kind, frames, sizes, units, bytes, syncBytes: 0, settled: false };
-    this.inFlight.push(batch);
-    if (kind === 'telemetry') this.inFlightUnits += units;
-    else if (kind === 'call' || kind === 'report') this.inFlightCallUnits += units;
-    const probe: WriteProbe = { called: false, done: false, failed: false };
-    socket.probe = probe;
-    try {
-      socket.write(data, (err) => this.onWritten(socket, batch, err));
-    } finally {
-      socket.probe = null;
-    }
+    const batch = this.track(kind, frames, sizes, units, bytes);
+    const probe = this.probedWrite(socket, data, (err) => this.onWritten(socket, batch, err));
     batch.syncBytes = this.deliveredAtOnce(socket, probe, bytes);
   }
 
