@@ -37,8 +37,8 @@ int MillisUntil(std::chrono::steady_clock::time_point when) {
   return static_cast<int>((left.count() + 999) / 1000);
 }
 
-std::shared_ptr<const std::string> MakeChunk(std::string s) {
-  return std::make_shared<const std::string>(std::move(s));
+ChunkRef MakeChunk(std::string s) {
+  return ChunkRef(std::move(s));
 }
 
 // Inbound bytes an event stands for in the read-ahead accounting.

@@ -8,8 +8,7 @@ namespace {
 constexpr size_t kMaxIov = IOV_MAX < 1024 ? IOV_MAX : 1024;
 }
 
-size_t OutboundQueue::PushTelemetry(std::shared_ptr<const std::string> chunk, const std::vector<uint32_t>& sizes,
-                                    bool linked) {
+size_t OutboundQueue::PushTelemetry(ChunkRef chunk, const std::vector<uint32_t>& sizes, bool linked) {
   uint32_t offset = 0;
   for (uint32_t size : sizes) {
     telemetryBytes_ += size;
