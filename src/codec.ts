@@ -1,13 +1,22 @@
+import type { ByteWriter } from './byte-writer';
 import { ValueError } from './errors';
+import { ShapeSerializer } from './shape-serializer';
 
 /** Builds the SDK's outbound frames for one application name; the escaped name is computed once. */
 export class FrameEncoder {
   private readonly nameJson: string;
   private readonly telemetryHead: string;
+  private readonly telemetryHeadBytes: Uint8Array;
+  /** Payloads of the shapes this application sends, written as bytes (see shape-serializer.ts). */
+  private readonly payloads = new ShapeSerializer();
+  /** The tail of a frame with the channel used last (apps mostly send to one or a few). */
+  private lastChannel = '';
+  private lastChannelTail: Uint8Array = Buffer.from(',"channel":""}}\n');
 
   constructor(name: string) {
     this.nameJson = JSON.stringify(name);
     this.telemetryHead = `{"data":{"sdkclient":{"name":${this.nameJson}},"payload":`;
+    this.telemetryHeadBytes = Buffer.from(this.telemetryHead);
   }
 
   hello(sdkVersion: string): string {
@@ -21,6 +30,29 @@ export class FrameEncoder {
   /** Throws ValueError when `msg` cannot be serialised; `msg` is already known to be a plain object. */
   telemetry(msg: object, channel: string | undefined): string {
     return this.telemetryJson(stringify(msg, 'msg'), channel);
+  }
+
+  /**
+   * Appends the telemetry frame of `msg` to `w` as UTF-8 and returns true, or returns false with
+   * `w.pos` as it was: then telemetry() builds the frame (and throws where it cannot be serialised).
+   */
+  telemetryInto(msg: object, channel: string | undefined, w: ByteWriter): boolean {
+    const start = w.pos;
+    w.bytes(this.telemetryHeadBytes);
+    if (!this.payloads.write(msg, w)) {
+      w.pos = start;
+      return false;
+    }
+    if (channel === undefined) {
+      w.bytes(TELEMETRY_TAIL);
+    } else {
+      if (channel !== this.lastChannel) {
+        this.lastChannel = channel;
+        this.lastChannelTail = Buffer.from(`,"channel":${JSON.stringify(channel)}}}\n`);
+      }
+      w.bytes(this.lastChannelTail);
+    }
+    return true;
   }
 
   /** Telemetry whose payload is already JSON text (serialised and checked by stringifyPayload). */
@@ -39,6 +71,8 @@ export class FrameEncoder {
     return `{"signal":{"sdkclient":{"name":${this.nameJson},"call":${call}}}}\n`;
   }
 }
+
+const TELEMETRY_TAIL = Buffer.from('}}\n');
 
 /** send()'s serialisation and checks, for payloads serialised away from the SDK (in a worker thread). */
 export function stringifyPayload(msg: object): string {

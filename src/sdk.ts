@@ -125,9 +125,15 @@ export class IottlySDK extends EventEmitter<IottlySDKEvents> {
     if (channel !== undefined && channel !== null && typeof channel !== 'string') {
       throw new TypeError(`channel must be a string, got ${describe(channel)}`);
     }
-    const frame = this.encoder.telemetry(msg, channel ? channel : undefined);
+    // Counted before the transport's own accounting, which a 'drop' diagnostics subscriber may read
+    // during the call; a message that cannot be serialised is queued nowhere and not counted.
     this.accepted++;
-    return this.transportImpl.send(frame);
+    try {
+      return this.transportImpl.sendTelemetry(this.encoder, msg, channel ? channel : undefined);
+    } catch (err) {
+      this.accepted--;
+      throw err;
+    }
   }
 
   /** Run the user-defined script `cmd` on the agent (agent >= 1.8.0, linked now). */

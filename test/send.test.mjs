@@ -35,6 +35,41 @@ for (const transport of transports()) {
       });
     });
 
+    it('a send() made by a getter or toJSON while another message is serialised arrives whole, ahead of that message', async (t) => {
+      const sim = await startSim(t);
+      const client = makeSDK(t, transport, sim.socketPath);
+      await startAndWait(client);
+      const expected = [];
+      for (let i = 0; i < 300; i++) {
+        // A shape sent many times, so that a serialiser specialised for it is in use by then.
+        const msg = { seq: i, ts: 1764081600123 + i, temp: 21.37, dev: 'sensor-07', note: 'x' };
+        if (i % 50 === 49) {
+          // Every 50th message sends two more while its members are read (from a getter, then from
+          // a toJSON), one of them with a channel: they are queued first, as JSON.stringify's
+          // reads come before the outer message is queued.
+          const inner1 = { nested: i, from: 'getter' };
+          const inner2 = { nested: i, from: 'toJSON' };
+          Object.defineProperty(msg, 'note', { enumerable: true, get: () => (client.send(inner1, 'side'), 'got') });
+          msg.extra = { toJSON: () => (client.send(inner2), 'tojson') };
+          const seen = { seq: msg.seq, ts: msg.ts, temp: msg.temp, dev: msg.dev, note: 'got', extra: 'tojson' };
+          expected.push([inner1, 'side'], [inner2, undefined], [seen, undefined]);
+        } else {
+          expected.push([msg, undefined]);
+        }
+        client.send(msg);
+      }
+      await waitFor(() => sim.telemetry.length === expected.length, `${expected.length} messages`);
+      const head = '{"data":{"sdkclient":{"name":"test-app"},"payload":';
+      sim.telemetry.forEach((r, i) => {
+        const [payload, channel] = expected[i];
+        const json = JSON.stringify(payload);
+        assert.equal(r.raw, channel ? `${head}${json},"channel":"${channel}"}}` : `${head}${json}}}`, `message ${i}`);
+      });
+      const s = client.stats();
+      assert.equal(s.accepted, expected.length);
+      await waitFor(() => client.stats().written === expected.length, 'all counted as written');
+    });
+
     it('writes a lone message on an idle link during send() itself; the rest of a synchronous run is batched', async (t) => {
       const sim = await startSim(t);
       const client = makeSDK(t, transport, sim.socketPath);

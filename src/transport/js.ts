@@ -1,6 +1,7 @@
 import { existsSync } from 'node:fs';
 import * as net from 'node:net';
 import { FrameQueue } from './frame-queue';
+import type { FrameEncoder } from '../codec';
 import { LineSplitter } from './line-splitter';
 import { AgentPathWatch } from './path-watch';
 import { WATCHED_RETRY_MS, nextRefusedDelay } from './retry';
@@ -214,6 +215,10 @@ export class JsTransport implements Transport {
     this.hello = hello;
     this.started = true;
     this.connect();
+  }
+
+  sendTelemetry(encoder: FrameEncoder, msg: object, channel: string | undefined): boolean {
+    return this.send(encoder.telemetry(msg, channel));
   }
 
   send(frame: string): boolean {

@@ -1,4 +1,6 @@
 import { getSystemErrorName } from 'node:util';
+import { ByteWriter } from '../byte-writer';
+import type { FrameEncoder } from '../codec';
 import { type NativeTransportHandle, NativeEvent, loadBinding, nativeCounterIndex } from './addon';
 import type { Transport, TransportCounters, TransportEvents, TransportOptions } from './types';
 
@@ -8,11 +10,14 @@ const binding = loadBinding();
 const counterAt = nativeCounterIndex(binding.counterFields);
 
 /**
- * Telemetry is handed to the addon in batches: frames accepted in one synchronous run are joined
- * into one string and passed once (at this size, or when the run ends). The first send of a run
- * goes over at once, so a lone message never waits for the microtask. See bench/native-handoff.md.
+ * Telemetry is handed to the addon in batches: frames accepted in one synchronous run are written
+ * as UTF-8 into one staging buffer and passed once (at this size, or when the run ends), which the
+ * addon copies with one memcpy. The first send of a run goes over at once, so a lone message never
+ * waits for the microtask. See bench/native-handoff.md.
  */
 const STAGE_BYTES = 64 * 1024;
+/** A frame larger than the staging buffer grows it; it is given back once the batch is handed over. */
+const STAGE_CAPACITY = STAGE_BYTES + 16 * 1024;
 
 /** The native transport: the addon owns the socket and the queue; this class adapts it to Transport. */
 class NativeTransport implements Transport {
@@ -24,9 +29,18 @@ class NativeTransport implements Transport {
   private readonly countersOut = new Float64Array(binding.counterFields.length);
   private isLinked = false;
   private started = false;
-  private staged = '';
+  /**
+   * Frames accepted but not yet handed to the addon: a batch is either UTF-8 bytes in `stage` (frames
+   * the encoder wrote as bytes, and strings that came after them) or one string, `stagedText` (when
+   * it began with a frame built as a string), never both.
+   */
+  private readonly stage = new ByteWriter(STAGE_CAPACITY);
+  private stagedText = '';
   private stagedCount = 0;
-  private stagedChars = 0;
+  /** A frame is being written into the staging buffer (user code may run meanwhile: getters, toJSON). */
+  private encoding = false;
+  /** Frames sent while `encoding`, in order. */
+  private nested: string[] = [];
   private inRun = false;
   /** send() returned false and 'drain' has not come yet: keep saying false, as JsTransport does. */
   private drainPending = false;
@@ -67,23 +81,90 @@ class NativeTransport implements Transport {
     }
   }
 
+  sendTelemetry(encoder: FrameEncoder, msg: object, channel: string | undefined): boolean {
+    if (this.encoding) {
+      // send() from a getter or toJSON of the message being written into the staging buffer: kept
+      // aside and placed ahead of it, where JSON.stringify's order puts it.
+      this.nested.push(encoder.telemetry(msg, channel));
+      return !this.drainPending && this.status[1]! + this.stagedBytes() < this.options.highWaterMark;
+    }
+    const stage = this.stage;
+    let start = stage.pos;
+    let served = false;
+    this.encoding = true;
+    try {
+      served = encoder.telemetryInto(msg, channel, stage);
+    } finally {
+      this.encoding = false;
+      if (this.nested.length > 0) start = this.placeNested(start);
+    }
+    if (served) {
+      // A batch that began as text stays text: these bytes join it as a string.
+      if (this.stagedText !== '') {
+        this.stagedText += stage.buf.toString('utf8', start, stage.pos);
+        stage.pos = start;
+      }
+    } else {
+      // Not served as bytes: JSON.stringify (which throws ValueError here, with nothing staged).
+      this.stageText(encoder.telemetry(msg, channel));
+    }
+    return this.staged();
+  }
+
   send(frame: string): boolean {
+    this.stageText(frame);
+    return this.staged();
+  }
+
+  /**
+   * Appends a frame built as a string: joined to a text batch (cheaper than a UTF-8 copy per frame),
+   * or copied into a batch that began as bytes.
+   */
+  private stageText(frame: string): void {
+    if (this.stage.pos > 0) this.stage.string(frame);
+    else this.stagedText += frame;
+  }
+
+  /** Bytes (characters, for a text batch) staged and not yet handed over. */
+  private stagedBytes(): number {
+    return this.stage.pos > 0 ? this.stage.pos : this.stagedText.length;
+  }
+
+  /**
+   * Stages the frames sent while the frame from `start` on was written, ahead of it, and returns
+   * where that frame's bytes now begin.
+   */
+  private placeNested(start: number): number {
+    const stage = this.stage;
+    const outer = stage.pos > start ? Buffer.from(stage.buf.subarray(start, stage.pos)) : null;
+    stage.pos = start;
+    const frames = this.nested;
+    this.nested = [];
+    for (const frame of frames) {
+      this.stageText(frame);
+      this.staged();
+    }
+    const at = stage.pos;
+    if (outer) stage.bytes(outer);
+    return at;
+  }
+
+  /** One frame was appended to the staging buffer: hand it over now or later, and answer send(). */
+  private staged(): boolean {
+    this.stagedCount++;
     let dropped: number;
     if (!this.inRun) {
+      // Nothing is staged outside a run (its end hands everything over): this frame goes alone.
       this.inRun = true;
       queueMicrotask(this.endRun);
-      dropped = this.push(frame, Buffer.byteLength(frame), false);
+      dropped = this.flushStaged();
     } else {
-      this.staged += frame;
-      this.stagedCount++;
-      // Characters, not UTF-8 bytes: free here; the batch's byte length is taken once when it is handed over.
-      this.stagedChars += frame.length;
       const overCount = !this.isLinked && this.status[0]! + this.stagedCount > this.options.maxBufferedMsgs;
-      dropped = overCount || this.stagedChars >= STAGE_BYTES ? this.flushStaged() : 0;
+      dropped = overCount || this.stagedBytes() >= STAGE_BYTES ? this.flushStaged() : 0;
     }
     if (this.drainPending) return false;
     const droppedWhileAway = !this.isLinked && dropped > 0;
-    if (droppedWhileAway || this.status[1]! + this.stagedChars >= this.options.highWaterMark) {
+    if (droppedWhileAway || this.status[1]! + this.stagedBytes() >= this.options.highWaterMark) {
       if (this.stagedCount > 0) this.flushStaged();
       if (droppedWhileAway || this.status[1]! >= this.options.highWaterMark) {
         // The I/O thread drains concurrently, so the answer is latched until its 'drain' event;
@@ -126,7 +207,7 @@ class NativeTransport implements Transport {
       written: c[counterAt.written]!,
       bytesWritten: c[counterAt.bytesWritten]!,
       buffered: c[counterAt.buffered]! + this.stagedCount,
-      bufferedBytes: c[counterAt.bufferedBytes]! + this.stagedChars,
+      bufferedBytes: c[counterAt.bufferedBytes]! + this.stagedBytes(),
       droppedOverflow: c[counterAt.droppedOverflow]!,
       droppedStop: c[counterAt.droppedStop]!,
       droppedCalls: c[counterAt.droppedCalls]!,
@@ -147,16 +228,22 @@ class NativeTransport implements Transport {
   }
 
   private flushStaged(): number {
-    const frames = this.staged;
-    const bytes = Buffer.byteLength(frames);
-    this.staged = '';
     this.stagedCount = 0;
-    this.stagedChars = 0;
-    return this.push(frames, bytes, false);
+    const stage = this.stage;
+    if (stage.pos === 0) {
+      const text = this.stagedText;
+      this.stagedText = '';
+      return this.push(text, Buffer.byteLength(text), false);
+    }
+    // The addon copies the bytes during the call, so the buffer is free again as soon as it returns.
+    const dropped = this.push(stage.buf, stage.pos, false);
+    stage.pos = 0;
+    stage.shrink(STAGE_CAPACITY);
+    return dropped;
   }
 
   /** Hands frames to the addon and reports what it dropped; returns the 'overflow' count. */
-  private push(frames: string, bytes: number, wantDrain: boolean): number {
+  private push(frames: string | Buffer, bytes: number, wantDrain: boolean): number {
     const dropped = this.handle.push(frames, bytes, wantDrain);
     if (dropped > 0) this.events.onDrop('overflow', dropped);
     // Sent while stop() is in progress: never written after the goodbye, so dropped at once.

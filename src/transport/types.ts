@@ -15,6 +15,8 @@
  *    report frames are best-effort and are not counted as calls.
  */
 
+import type { FrameEncoder } from '../codec';
+
 export type TransportKind = 'js' | 'native';
 
 export interface TransportOptions {
@@ -90,6 +92,12 @@ export interface Transport {
   start(hello: string): void;
   /** Queue one complete telemetry frame. Returns false while at or over the high-water mark. */
   send(frame: string): boolean;
+  /**
+   * Serialise `msg` (a plain object) with `encoder` and queue it, as send() does with a frame; the
+   * transport chooses the form (a string, or UTF-8 bytes written straight into its staging). Throws
+   * the encoder's ValueError, having queued nothing, when `msg` cannot be serialised.
+   */
+  sendTelemetry(encoder: FrameEncoder, msg: object, channel: string | undefined): boolean;
   /**
    * Queue a callAgent() frame ahead of telemetry. Returns false when it was dropped instead (not
    * linked, or over the call bound): then it is counted in droppedCalls and onDrop('calls', 1) follows.
