@@ -47,7 +47,14 @@ size_t OutboundQueue::Take(std::vector<iovec>& iov, bool held, size_t maxBytes) 
   size_t bytes = 0;
   inFlight_.clear();
   auto add = [&](FrameKind kind, Frame&& frame, uint32_t skip) {
-    iov.push_back(iovec{const_cast<char*>(frame.data()) + skip, frame.size - skip});
+    char* data = const_cast<char*>(frame.data()) + skip;
+    // Frames of one batch lie end to end in its chunk: one iovec covers them all, which spares
+    // the kernel a segment per frame and keeps a write's size bound by maxBytes, not by kMaxIov.
+    if (!iov.empty() && static_cast<char*>(iov.back().iov_base) + iov.back().iov_len == data) {
+      iov.back().iov_len += frame.size - skip;
+    } else {
+      iov.push_back(iovec{data, frame.size - skip});
+    }
     bytes += frame.size - skip;
     if (kind == FrameKind::kTelemetry) {
       inFlightTelemetry_++;
