@@ -6,6 +6,7 @@ import { LineSplitter } from './line-splitter';
 import { AgentPathWatch } from './path-watch';
 import { WATCHED_RETRY_MS, nextRefusedDelay } from './retry';
 import type { Transport, TransportCounters, TransportEvents, TransportOptions } from './types';
+import { whenRunEnds } from './microtask';
 
 /** Frames joined into one socket.write(); large enough to amortise the call, small enough to re-send. */
 const BATCH_BYTES = 64 * 1024;
@@ -224,7 +225,7 @@ export class JsTransport implements Transport {
   send(frame: string): boolean {
     if (!this.inRun) {
       this.inRun = true;
-      queueMicrotask(this.endRun);
+      whenRunEnds(this.endRun);
       // The first message of a run, with nothing waiting: straight to the kernel, as a bare
       // socket.write() would, with no queue, batch or flush. Batching only pays when there is a batch.
       if (this.isLinked && !this.held && this.idleForDirect()) {

@@ -3,6 +3,7 @@ import { ByteWriter } from '../byte-writer';
 import type { FrameEncoder } from '../codec';
 import { type NativeTransportHandle, NativeEvent, loadBinding, nativeCounterIndex } from './addon';
 import type { Transport, TransportCounters, TransportEvents, TransportOptions } from './types';
+import { whenRunEnds } from './microtask';
 
 // Loaded at require time on purpose: src/transport/select.ts falls back to the JS transport when this throws.
 const binding = loadBinding();
@@ -156,7 +157,7 @@ class NativeTransport implements Transport {
     if (!this.inRun) {
       // Nothing is staged outside a run (its end hands everything over): this frame goes alone.
       this.inRun = true;
-      queueMicrotask(this.endRun);
+      whenRunEnds(this.endRun);
       dropped = this.flushStaged();
     } else {
       const overCount = !this.isLinked && this.status[0]! + this.stagedCount > this.options.maxBufferedMsgs;
