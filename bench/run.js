@@ -10,7 +10,7 @@ const fs = require('node:fs');
 const os = require('node:os');
 const path = require('node:path');
 
-const ORDER = ['burst', 'paced', 'buffering', 'slow-agent', 'commands', 'blocked'];
+const ORDER = ['burst', 'paced', 'low-rate', 'buffering', 'slow-agent', 'commands', 'blocked'];
 const RESULTS_DIR = path.join(__dirname, 'results');
 // Cases other issues add to bench/cases/ run after these, in name order.
 const CASES = [
@@ -32,6 +32,7 @@ const CASES = [
 const ABOUT = {
   burst: ['send() bursts until the last frame reaches the agent: msg/s, MB/s, CPU per message, beside a naive node:net client, hand-batched writes, JSON.stringify alone and pre-serialised 1 MiB writes', 120, 35],
   paced: ['sustained sending at 100 to 100 000 msg/s: CPU per message and event-loop delay, beside a naive client and an idle pacer', 110, 57],
+  'low-rate': ['one message per timer tick at 100 and 1 000 msg/s: CPU per message of each transport and a naive client, interleaved in one process', 290, 85],
   buffering: ['the agent away: the cost of 1 000 000 send() calls over time, memory, then the drain of the newest maxBufferedMsgs', 38, 13],
   'slow-agent': ['an agent reading 1 MB/s while the app sends 50 000 msg/s: memory, drops, send() cost, with and without backpressure', 43, 17],
   commands: ['commands from the agent: dispatch rate, and latency idle and under send load, beside a naive client', 48, 26],

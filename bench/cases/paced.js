@@ -145,12 +145,13 @@ function report(runs) {
     for (const t of runs.filter((r) => r.variant.kind === 'sdk').map((r) => r.variant.transport)) {
       const ratio = byRate[`naive@${rate}`] / byRate[`sdk-${t}@${rate}`];
       if (Number.isFinite(ratio)) {
-        // At the rates boards send (one message per timer tick), the SDK must cost no more than a bare socket.write.
-        const target = rate <= 1_000 ? { target: '>= 1.0x', met: ratio >= 1 } : {};
+        // The target at 100 and 1 000 msg/s (no more than a bare socket.write) is judged by low-rate.js,
+        // which runs the senders in one process: here each runs in its own, and at those rates the
+        // difference between processes is larger than the one between senders.
+        const note = rate <= 1_000 ? ' (indicative: the verdict is in the low-rate case)' : '';
         summary.push({
           label: `${fmt(rate)}/s: CPU per message net of the pacer, SDK ${t} vs naive client`,
-          text: `${fmt(byRate[`sdk-${t}@${rate}`])} µs vs ${fmt(byRate[`naive@${rate}`])} µs: naive ÷ SDK = ${ratio.toFixed(2)}x${ratio < 1 ? ' (the SDK costs more)' : ''}`,
-          ...target,
+          text: `${fmt(byRate[`sdk-${t}@${rate}`])} µs vs ${fmt(byRate[`naive@${rate}`])} µs: naive ÷ SDK = ${ratio.toFixed(2)}x${ratio < 1 ? ' (the SDK costs more)' : ''}${note}`,
         });
       }
     }
