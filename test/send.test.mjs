@@ -70,6 +70,25 @@ for (const transport of transports()) {
       await waitFor(() => client.stats().written === expected.length, 'all counted as written');
     });
 
+    it('delivers exactly a message larger than the staging buffer, of a shape sent many times before and after it', async (t) => {
+      const sim = await startSim(t);
+      const client = makeSDK(t, transport, sim.socketPath);
+      await startAndWait(client);
+      const sent = [];
+      for (let i = 0; i < 60; i++) {
+        // The same keys and value types throughout; message 40 carries ~300 KB (with non-ASCII text).
+        const big = i === 40;
+        const msg = { seq: i, note: big ? 'é'.repeat(100_000) + 'x'.repeat(50_000) : `n${i}`, samples: big ? Array.from({ length: 20_000 }, (_, k) => k / 8) : [i / 4] };
+        sent.push(msg);
+        client.send(msg);
+        if (i === 50) await waitFor(() => sim.telemetry.length === 51, 'the first 51 messages');
+      }
+      await waitFor(() => sim.telemetry.length === 60, '60 messages');
+      const head = '{"data":{"sdkclient":{"name":"test-app"},"payload":';
+      sim.telemetry.forEach((r, i) => assert.equal(r.raw, `${head}${JSON.stringify(sent[i])}}}`, `message ${i}`));
+      assert.equal(client.stats().dropped.total, 0);
+    });
+
     it('writes a lone message on an idle link during send() itself; the rest of a synchronous run is batched', async (t) => {
       const sim = await startSim(t);
       const client = makeSDK(t, transport, sim.socketPath);
