@@ -288,7 +288,10 @@ export function renderText(r: BenchReport): string {
     );
   }
   if (r.burst.length && r.ceiling) {
-    notes.push('JSON.stringify only: telemetry frames built per second on one core, no I/O: the ceiling.');
+    notes.push(
+      'JSON.stringify only: telemetry frames built per second on one core with JSON.stringify, no I/O: the most a sender ' +
+        'that calls it per message can deliver. The native transport writes the shapes it has seen as bytes without it.',
+    );
   }
   if (notes.length) {
     L.push('');
