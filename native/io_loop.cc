@@ -11,8 +11,8 @@
 #include <sys/un.h>
 #include <unistd.h>
 
-#include <cerrno>
 #include <algorithm>
+#include <cerrno>
 #include <cstring>
 #include <system_error>
 #include <utility>
@@ -93,33 +93,60 @@ void IoLoop::Start(std::string hello) {
   }
 }
 
-IoLoop::PushResult IoLoop::PushTelemetry(std::string frames, bool wantDrain) {
+IoLoop::PushResult IoLoop::PushTelemetry(const char* data, size_t n, std::string* owned, bool wantDrain) {
+  std::unique_lock<std::mutex> lk(mu_);
+  if (stopRequested_) {
+    // stop() is in progress: the goodbye must be the last frame on the connection, and the thread
+    // may already have queued or written it, so nothing sent now is written; it is dropped as 'stop'.
+    const size_t frames = CountFrames(data, n);
+    counters_.droppedStop += frames;
+    return PushResult{0, frames, queue_.TelemetryCount(), queue_.TelemetryBytes()};
+  }
+  // A lone frame (the first of a synchronous run, so every message at the rates boards send) goes
+  // to the kernel at once from the caller's memory, as uv_try_write does, when nothing is queued:
+  // no copy, no allocation, no wake-up of the I/O thread. What the kernel leaves is queued below
+  // like any batch, the bytes it took already counted. Batches go to the I/O thread: writing 64 KiB
+  // here cost the JavaScript thread more than waking it (the copy, and waking the agent's reader).
+  ssize_t sent = 0;
+  int err = 0;
+  const bool tried = n > 0 && std::memchr(data, '\n', n) == data + n - 1 && CanWriteDirect() && queue_.Idle();
+  if (tried) {
+    iovec iov{const_cast<char*>(data), n};
+    sent = SendIov(fd_, &iov, 1, err);
+    if (sent == static_cast<ssize_t>(n)) {
+      counters_.written += CountFrames(data, n);
+      counters_.bytesWritten += n;
+      if (wantDrain) needDrain_ = true;
+      CheckDrain();
+      return PushResult{0, 0, queue_.TelemetryCount(), queue_.TelemetryBytes()};
+    }
+  }
   std::vector<uint32_t> sizes;
-  const char* data = frames.data();
   size_t start = 0;
-  const size_t n = frames.size();
   while (start < n) {
     const void* hit = std::memchr(data + start, '\n', n - start);
     const size_t end = hit ? static_cast<const char*>(hit) - data + 1 : n;
     sizes.push_back(static_cast<uint32_t>(end - start));
     start = end;
   }
-  auto chunk = MakeChunk(std::move(frames));
-  std::lock_guard<std::mutex> lk(mu_);
-  const bool lone = sizes.size() == 1 && queue_.Idle();
-  if (stopRequested_) {
-    // stop() is in progress: the goodbye must be the last frame on the connection, and the thread
-    // may already have queued or written it, so nothing sent now is written; it is dropped as 'stop'.
-    counters_.droppedStop += sizes.size();
-    return PushResult{0, sizes.size(), queue_.TelemetryCount(), queue_.TelemetryBytes()};
-  }
-  const size_t dropped = queue_.PushTelemetry(std::move(chunk), sizes, state_ == State::kLinked);
+  ChunkRef chunk = MakeChunk(owned ? std::move(*owned) : std::string(data, n));
+  const size_t taken = sent > 0 ? static_cast<size_t>(sent) : 0;
+  const size_t dropped =
+      queue_.PushTelemetry(std::move(chunk), sizes, state_ == State::kLinked, taken, counters_);
   counters_.droppedOverflow += dropped;
-  if (wantDrain) {
-    needDrain_ = true;
-    CheckDrain();  // already under the mark (the thread wrote meanwhile): 'drain' follows at once
+  if (tried) {
+    // The kernel took part or nothing: wait for room, or read past an error, on the I/O thread.
+    if (sent < 0 && err != EAGAIN && err != EWOULDBLOCK) {
+      writeError_ = err;
+      wantPollOut_ = false;
+    } else {
+      wantPollOut_ = true;
+    }
   }
-  if (state_ == State::kLinked && !held_ && !(lone && WriteDirect())) Wake();
+  if (wantDrain) needDrain_ = true;
+  // Already under the mark (the thread wrote meanwhile, or the kernel took some): 'drain' follows at once.
+  if (wantDrain || taken > 0) CheckDrain();
+  if (state_ == State::kLinked && !held_) Wake();
   return PushResult{dropped, 0, queue_.TelemetryCount(), queue_.TelemetryBytes()};
 }
 
@@ -493,25 +520,21 @@ void IoLoop::LinkLost(int err, const char* syscall) {
   ScheduleRetry(true);
 }
 
-bool IoLoop::WriteDirect() {
+bool IoLoop::CanWriteDirect() const {
   // The I/O thread may be inside its own sendmsg (writing_), or waiting for room (wantPollOut_).
-  if (state_ != State::kLinked || held_ || wantPollOut_ || writing_ || writeError_ != 0 || WritesHeldForTest()) {
-    return false;
-  }
-  directIov_.clear();
-  const size_t bytes = queue_.Take(directIov_, held_, kWriteBatchBytes);
-  if (directIov_.empty()) return false;
-  int err = 0;
-  // Under mu_: the I/O thread closes fd_ only while holding it. Whatever is left (room to wait for,
-  // an error to read past) is the I/O thread's to do.
-  const ssize_t n = SendIov(fd_, directIov_, err);
-  return Written(n, err, bytes);
+  return state_ == State::kLinked && !held_ && !wantPollOut_ && !writing_ && writeError_ == 0 && !WritesHeldForTest();
 }
 
-ssize_t IoLoop::SendIov(int fd, std::vector<iovec>& iov, int& err) {
+size_t IoLoop::CountFrames(const char* data, size_t n) {
+  // Frames end in '\n' (a JSON frame holds no raw newline); a tail without one is a frame too.
+  const size_t lines = static_cast<size_t>(std::count(data, data + n, '\n'));
+  return n > 0 && data[n - 1] != '\n' ? lines + 1 : lines;
+}
+
+ssize_t IoLoop::SendIov(int fd, iovec* iov, size_t count, int& err) {
   msghdr msg{};
-  msg.msg_iov = iov.data();
-  msg.msg_iovlen = iov.size();
+  msg.msg_iov = iov;
+  msg.msg_iovlen = count;
   ssize_t n;
   do {
     n = sendmsg(fd, &msg, MSG_NOSIGNAL | MSG_DONTWAIT);
@@ -552,7 +575,7 @@ void IoLoop::WriteSome(std::unique_lock<std::mutex>& lk) {
     int err = 0;
     writing_ = true;
     lk.unlock();
-    const ssize_t n = SendIov(fd, iov_, err);
+    const ssize_t n = SendIov(fd, iov_.data(), iov_.size(), err);
     lk.lock();
     writing_ = false;
     if (!Written(n, err, bytes)) return;

@@ -72,8 +72,9 @@ class IoLoop {
     size_t count;
     uint64_t bytes;
   };
-  // `frames` holds complete frames, each ending in '\n'.
-  PushResult PushTelemetry(std::string frames, bool wantDrain);
+  // `data` holds complete frames, each ending in '\n', in memory that is the caller's only for the
+  // call; `owned`, when not null, holds the same bytes and may be taken instead of copying them.
+  PushResult PushTelemetry(const char* data, size_t n, std::string* owned, bool wantDrain);
   // Returns false when not linked, stopping, or over the call bound; a call (not a report) is then
   // counted in droppedCalls.
   bool PushCall(std::string frame, bool report);
@@ -113,12 +114,14 @@ class IoLoop {
   void WriteSome(std::unique_lock<std::mutex>& lk);
   // Sets retryAt_ after a failed attempt or a lost link (see src/transport/retry.ts).
   void ScheduleRetry(bool refused);
-  // On the JavaScript thread, under mu_, for a lone frame pushed onto an empty queue: write it at
-  // once, as uv_try_write does, instead of waking the I/O thread for it. Returns true when the
-  // kernel took it whole; otherwise the I/O thread has what is left to do (the caller wakes it).
-  bool WriteDirect();
+  // Under mu_, on the JavaScript thread: it may write frames pushed onto an empty queue to the
+  // socket itself (see PushTelemetry), the I/O thread being neither in its own write nor waiting
+  // for room.
+  bool CanWriteDirect() const;
+  // Frames in `data`: its newlines, and a tail without one.
+  static size_t CountFrames(const char* data, size_t n);
   // One non-blocking sendmsg of `iov` (EINTR retried): the bytes written, or -1 with `err` set.
-  static ssize_t SendIov(int fd, std::vector<iovec>& iov, int& err);
+  static ssize_t SendIov(int fd, iovec* iov, size_t count, int& err);
   // Settles the queue after a write of `bytes` that wrote `n` (or failed with `err`), and notes what
   // the I/O thread must do next (wait for room, read past an error). True when all of it went out.
   bool Written(ssize_t n, int err, size_t bytes);
@@ -146,7 +149,7 @@ class IoLoop {
   bool held_ = false;
   bool needDrain_ = false;
   bool wantPollOut_ = false;
-  // The I/O thread is inside sendmsg with mu_ released: WriteDirect() must not write meanwhile.
+  // The I/O thread is inside sendmsg with mu_ released: the JavaScript thread must not write meanwhile.
   bool writing_ = false;
   bool stopRequested_ = false;
   bool goodbyeQueued_ = false;
@@ -181,7 +184,6 @@ class IoLoop {
   LineSplitter splitter_;  // I/O thread only
   std::vector<IoEvent> events_;
   std::vector<iovec> iov_;  // I/O thread only
-  std::vector<iovec> directIov_;  // WriteDirect() only (JavaScript thread)
   std::vector<char> readBuf_;  // I/O thread only
 };
 

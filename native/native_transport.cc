@@ -38,18 +38,9 @@ void Check(Napi::Env env, napi_status status, const char* what) {
   if (status != napi_ok) throw Napi::Error::New(env, std::string(what) + " failed");
 }
 
-// UTF-8 bytes of a string (JS tells the byte length, so one copy suffices) or of a Buffer.
-std::string TakeBytes(const Napi::Value& value, const Napi::Value& lengthHint) {
+// UTF-8 bytes of a string (JS tells the byte length, so one copy suffices).
+std::string StringBytes(const Napi::Value& value, const Napi::Value& lengthHint) {
   Napi::Env env = value.Env();
-  if (value.IsBuffer()) {
-    auto buf = value.As<Napi::Buffer<char>>();
-    size_t len = buf.Length();
-    if (lengthHint.IsNumber()) {
-      const double hint = lengthHint.As<Napi::Number>().DoubleValue();
-      if (hint >= 0 && hint < static_cast<double>(len)) len = static_cast<size_t>(hint);
-    }
-    return std::string(buf.Data(), len);
-  }
   if (!value.IsString()) throw Napi::TypeError::New(env, "frames must be a string or a Buffer");
   size_t expected = 0;
   if (lengthHint.IsNumber()) {
@@ -164,9 +155,21 @@ Napi::Value NativeTransport::Start(const Napi::CallbackInfo& info) {
 
 Napi::Value NativeTransport::Push(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
-  std::string frames = TakeBytes(info[0], info[1]);
   const bool wantDrain = info.Length() > 2 && info[2].ToBoolean().Value();
-  const IoLoop::PushResult r = loop_->PushTelemetry(std::move(frames), wantDrain);
+  IoLoop::PushResult r;
+  if (info[0].IsBuffer()) {
+    // The first `byteLength` bytes of the Buffer, read (and copied only if queued) during the call.
+    auto buf = info[0].As<Napi::Buffer<char>>();
+    size_t len = buf.Length();
+    if (info[1].IsNumber()) {
+      const double hint = info[1].As<Napi::Number>().DoubleValue();
+      if (hint >= 0 && hint < static_cast<double>(len)) len = static_cast<size_t>(hint);
+    }
+    r = loop_->PushTelemetry(buf.Data(), len, nullptr, wantDrain);
+  } else {
+    std::string frames = StringBytes(info[0], info[1]);
+    r = loop_->PushTelemetry(frames.data(), frames.size(), &frames, wantDrain);
+  }
   status_[0] = static_cast<double>(r.count);
   status_[1] = static_cast<double>(r.bytes);
   status_[2] = static_cast<double>(r.droppedStop);

@@ -8,12 +8,28 @@ namespace {
 constexpr size_t kMaxIov = IOV_MAX < 1024 ? IOV_MAX : 1024;
 }
 
-size_t OutboundQueue::PushTelemetry(ChunkRef chunk, const std::vector<uint32_t>& sizes, bool linked) {
+size_t OutboundQueue::PushTelemetry(ChunkRef chunk, const std::vector<uint32_t>& sizes, bool linked, size_t written,
+                                    Counters& counters) {
   uint32_t offset = 0;
-  for (uint32_t size : sizes) {
-    telemetryBytes_ += size;
-    telemetry_.push_back(Frame{chunk, offset, size});
-    offset += size;
+  size_t i = 0;
+  // What the kernel already took (the queue was idle, so these frames were next on the wire): whole
+  // frames are counted as written, a cut one becomes the partial frame that goes out first.
+  for (; i < sizes.size() && written >= sizes[i]; i++) {
+    written -= sizes[i];
+    CountWritten(FrameKind::kTelemetry, sizes[i], counters);
+    offset += sizes[i];
+  }
+  if (written > 0 && i < sizes.size()) {
+    partial_.kind = FrameKind::kTelemetry;
+    partial_.frame = Frame{chunk, offset, sizes[i]};
+    partial_.written = static_cast<uint32_t>(written);
+    offset += sizes[i];
+    i++;
+  }
+  for (; i < sizes.size(); i++) {
+    telemetryBytes_ += sizes[i];
+    telemetry_.push_back(Frame{chunk, offset, sizes[i]});
+    offset += sizes[i];
   }
   size_t dropped = 0;
   if (linked) {

@@ -84,7 +84,10 @@ class OutboundQueue {
   OutboundQueue& operator=(OutboundQueue&&) = delete;
 
   // Appends telemetry frames and applies the bound for the link state; returns how many were dropped.
-  size_t PushTelemetry(ChunkRef chunk, const std::vector<uint32_t>& sizes, bool linked);
+  // `written`: bytes of them the kernel already took, only when the queue was Idle() before (they
+  // were next on the wire); those frames are counted, and one cut short is kept as the partial frame.
+  size_t PushTelemetry(ChunkRef chunk, const std::vector<uint32_t>& sizes, bool linked, size_t written,
+                       Counters& counters);
   // Queues a call (or, with `report`, a report frame) ahead of telemetry. Returns false, queueing
   // nothing, when the call and report frames not yet written would pass maxQueueBytes with it: an
   // agent that does not read must not make them grow without bound.

@@ -64,3 +64,41 @@ for (const transport of transports()) {
     });
   });
 }
+
+for (const transport of transports()) {
+  describe(`a lone message larger than the socket buffer, to an agent not reading yet [${transport}]`, () => {
+    test('is taken in part at once, the rest follows it when the agent reads: delivered whole, once, in order, counted once', async (t) => {
+      const agent = await startRawAgent(t, { paused: true });
+      const client = makeSDK(t, transport, agent.path, { handshakeTimeoutMs: 60_000 });
+      client.start();
+      await waitFor(() => client.linked && agent.conns.length === 1, 'the link');
+      const invariant = () => {
+        const s = client.stats();
+        assert.equal(s.accepted, s.written + s.dropped.total + s.buffered, JSON.stringify(s));
+      };
+      // ~1 MB in one frame: more than a Unix socket buffers, so the kernel takes only part of it.
+      const big = { seq: 0, blob: 'z'.repeat(1_000_000) };
+      client.send(big);
+      invariant();
+      assert.equal(client.stats().written, 0, 'not counted as written while part of it waits');
+      // Later runs queue behind the cut frame, whatever they are.
+      await new Promise((resolve) => setImmediate(resolve));
+      client.send({ seq: 1 });
+      client.send({ seq: 2 }, 'ch');
+      invariant();
+      agent.conns[0].socket.resume();
+      await waitFor(() => {
+        invariant();
+        return client.stats().written === 3;
+      }, 'three messages written');
+      await waitFor(() => seqsOf(agent.conns[0]).length === 3, 'three messages at the agent');
+      const frames = agent.conns[0].lines().map((l) => JSON.parse(l)).filter((f) => f.data);
+      assert.deepEqual(frames.map((f) => f.data.payload.seq), [0, 1, 2]);
+      assert.equal(frames[0].data.payload.blob, big.blob);
+      assert.equal(frames[2].data.channel, 'ch');
+      const s = client.stats();
+      assert.equal(s.buffered, 0);
+      assert.equal(s.dropped.total, 0);
+    });
+  });
+}
