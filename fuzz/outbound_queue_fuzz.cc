@@ -1,6 +1,7 @@
 // libFuzzer target for native/outbound_queue: the fuzzer drives the queue the way IoLoop does
-// (connect and queue the hello, push telemetry and calls, hold, take a batch and let the "kernel"
-// accept any prefix of it, lose the link, stop) with small bounds, and checks what reached each
+// (connect and queue the hello, push telemetry and calls, with part of a push written at once when
+// the queue is idle, hold, take a batch and let the "kernel" accept any prefix of it, lose the
+// link, stop) with small bounds, and checks what reached each
 // connection's byte stream against the transport's promises:
 //  - every connection starts with its hello; every complete frame is byte-exact as pushed;
 //  - telemetry goes out in push order with no duplicate, across connections too (a cut frame is
@@ -13,7 +14,6 @@
 #include <cstdint>
 #include <cstdio>
 #include <cstdlib>
-#include <memory>
 #include <string>
 #include <vector>
 
@@ -108,7 +108,7 @@ struct Model {
     pending.clear();
     sawHello = false;
     const std::string hello = "H" + std::to_string(connection) + "\n";
-    queue.PushControl(iottly::Frame{std::make_shared<const std::string>(hello), 0, uint32_t(hello.size())});
+    queue.PushControl(iottly::Frame{iottly::ChunkRef(hello), 0, uint32_t(hello.size())});
   }
 
   void LinkLost(bool stop) {
@@ -152,7 +152,14 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
           chunk += frame;
           sizes.push_back(uint32_t(frame.size()));
         }
-        m.dropped += m.queue.PushTelemetry(std::make_shared<const std::string>(std::move(chunk)), sizes, m.linked);
+        // As IoLoop::PushTelemetry does (for a lone frame): with nothing queued, the caller writes
+        // at once and the "kernel" takes any prefix; the queue is told how much.
+        size_t written = 0;
+        if (m.linked && !m.held && m.queue.Idle() && fdp.ConsumeBool()) {
+          written = fdp.ConsumeIntegralInRange<size_t>(0, chunk.size());
+          m.Written(std::vector<iovec>{iovec{chunk.data(), written}}, written);
+        }
+        m.dropped += m.queue.PushTelemetry(iottly::ChunkRef(std::move(chunk)), sizes, m.linked, written, m.counters);
         break;
       }
       case 1:  // IoLoop refuses calls when not linked
@@ -160,7 +167,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
           const size_t id = m.calls.size();
           const std::string frame = "C" + std::to_string(id) + "\n";
           // Over the call bound nothing is queued and nothing is expected at the agent.
-          if (!m.queue.PushCall(iottly::Frame{std::make_shared<const std::string>(frame), 0, uint32_t(frame.size())}, false)) break;
+          if (!m.queue.PushCall(iottly::Frame{iottly::ChunkRef(frame), 0, uint32_t(frame.size())}, false)) break;
           m.calls.push_back(frame);
           m.callConnection.push_back(m.connection);
           m.callSeen.push_back(false);
