@@ -45,7 +45,10 @@ class NativeTransport implements Transport {
   private inRun = false;
   /** send() returned false and 'drain' has not come yet: keep saying false, as JsTransport does. */
   private drainPending = false;
-  /** send() returned false before a stop and no 'drain' came yet: start() arms it again. */
+  /**
+   * send() returned false before a stop and no 'drain' came yet: every start() arms it again, until
+   * it comes (a stop before the link makes the addon forget the wait once more).
+   */
   private drainOwed = false;
   private stopping: Promise<void> | null = null;
   private stopWaiter: ((dropped: number) => void) | null = null;
@@ -76,10 +79,7 @@ class NativeTransport implements Transport {
     this.handle.start(hello);
     // A 'drain' is still owed for a false said before a stop (or while stopped): the addon forgot
     // that wait, so arm it again; it comes once linked and under the mark, as on the JS transport.
-    if (this.drainOwed || this.drainPending) {
-      this.drainOwed = false;
-      this.handle.push('', 0, true);
-    }
+    if (this.drainOwed || this.drainPending) this.handle.push('', 0, true);
   }
 
   sendTelemetry(encoder: FrameEncoder, msg: object, channel: string | undefined): boolean {
@@ -356,6 +356,7 @@ class NativeTransport implements Transport {
           return;
         }
         this.drainPending = false;
+        this.drainOwed = false;
         this.events.onDrain();
         return;
       case NativeEvent.stopped: {
