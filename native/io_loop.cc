@@ -107,6 +107,7 @@ IoLoop::PushResult IoLoop::PushTelemetry(const char* data, size_t n, std::string
   // no copy, no allocation, no wake-up of the I/O thread. What the kernel leaves is queued below
   // like any batch, the bytes it took already counted. Batches go to the I/O thread: writing 64 KiB
   // here cost the JavaScript thread more than waking it (the copy, and waking the agent's reader).
+  if (wantDrain) needDrain_ = true;
   ssize_t sent = 0;
   int err = 0;
   const bool tried = n > 0 && std::memchr(data, '\n', n) == data + n - 1 && CanWriteDirect() && queue_.Idle();
@@ -116,8 +117,7 @@ IoLoop::PushResult IoLoop::PushTelemetry(const char* data, size_t n, std::string
     if (sent == static_cast<ssize_t>(n)) {
       counters_.written += CountFrames(data, n);
       counters_.bytesWritten += n;
-      if (wantDrain) needDrain_ = true;
-      CheckDrain();
+      AfterWrite(sent, err, n);
       return PushResult{0, 0, queue_.TelemetryCount(), queue_.TelemetryBytes()};
     }
   }
@@ -134,18 +134,10 @@ IoLoop::PushResult IoLoop::PushTelemetry(const char* data, size_t n, std::string
   const size_t dropped =
       queue_.PushTelemetry(std::move(chunk), sizes, state_ == State::kLinked, taken, counters_);
   counters_.droppedOverflow += dropped;
-  if (tried) {
-    // The kernel took part or nothing: wait for room, or read past an error, on the I/O thread.
-    if (sent < 0 && err != EAGAIN && err != EWOULDBLOCK) {
-      writeError_ = err;
-      wantPollOut_ = false;
-    } else {
-      wantPollOut_ = true;
-    }
-  }
-  if (wantDrain) needDrain_ = true;
-  // Already under the mark (the thread wrote meanwhile, or the kernel took some): 'drain' follows at once.
-  if (wantDrain || taken > 0) CheckDrain();
+  // The kernel took part or nothing: the I/O thread waits for room, or reads past an error.
+  if (tried) AfterWrite(sent, err, n);
+  // Already under the mark (the thread wrote meanwhile): 'drain' follows at once.
+  if (wantDrain) CheckDrain();
   if (state_ == State::kLinked && !held_) Wake();
   return PushResult{dropped, 0, queue_.TelemetryCount(), queue_.TelemetryBytes()};
 }
@@ -545,6 +537,10 @@ ssize_t IoLoop::SendIov(int fd, iovec* iov, size_t count, int& err) {
 
 bool IoLoop::Written(ssize_t n, int err, size_t bytes) {
   queue_.Settle(n > 0 ? static_cast<size_t>(n) : 0, counters_);
+  return AfterWrite(n, err, bytes);
+}
+
+bool IoLoop::AfterWrite(ssize_t n, int err, size_t bytes) {
   if (n < 0) {
     if (err == EAGAIN || err == EWOULDBLOCK) {
       wantPollOut_ = true;

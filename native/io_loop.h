@@ -125,6 +125,8 @@ class IoLoop {
   // Settles the queue after a write of `bytes` that wrote `n` (or failed with `err`), and notes what
   // the I/O thread must do next (wait for room, read past an error). True when all of it went out.
   bool Written(ssize_t n, int err, size_t bytes);
+  // Written() once the queue knows what went out: what the I/O thread must do next, 'drain' if due.
+  bool AfterWrite(ssize_t n, int err, size_t bytes);
   // IOTTLY_SDK_TEST_FAULT=hold-writes: nothing is written after the hello (test_fault.h).
   bool WritesHeldForTest() const;
   void ReadSome(std::unique_lock<std::mutex>& lk);
