@@ -130,7 +130,7 @@ async function timedStop(m, w, during) {
     return;
   }
   m.running = false;
-  checkStopped(w, ms, threadsBefore);
+  await checkStopped(w, ms, threadsBefore);
   w.stopResolved = true;
 }
 

@@ -66,7 +66,7 @@ export async function runSequence(sdk, transport, config, cmds, stats) {
     // The end: stop (timed, as a step), let the agent read what is left, check everything.
     const t0 = Date.now();
     await planted(() => world.sdk.stop(), 'the final stop()');
-    if (model.running) checkStopped(world, Date.now() - t0, world.baseline.threads);
+    if (model.running) await checkStopped(world, Date.now() - t0, world.baseline.threads);
     world.stopResolved = true;
     await world.agent.resumeAll?.().catch?.(() => {});
     await waitFor(() => world.log.order.every((c) => !c.open || c.frames.length === 0), 2000);
