@@ -138,6 +138,14 @@ process.on('message', (msg) => {
     case 'reset':
       epoch++;
       current = null;
+      // `adopt`: the connections open now count in the new trial too (a sender that stays linked
+      // across trials, as the burst case's SDK does).
+      if (msg.adopt) {
+        for (const c of conns) {
+          c.epoch = epoch;
+          current = c;
+        }
+      }
       st = freshState();
       expectation = null;
       keep = !!msg.keep;

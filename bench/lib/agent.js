@@ -37,7 +37,7 @@ class StandInAgent {
   listen() {
     return this.request('listen', { path: this.socketPath });
   }
-  /** Start a new trial: only connections accepted after this count. */
+  /** Start a new trial: only connections accepted after this count ({ adopt: true }: and those open now). */
   reset(opts = {}) {
     return this.request('reset', opts);
   }
