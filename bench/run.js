@@ -30,7 +30,7 @@ const CASES = [
  * reconnect, measured alone; --quick: each case run alone with --quick.
  */
 const ABOUT = {
-  burst: ['send() bursts until the last frame reaches the agent: msg/s, MB/s, CPU per message, beside a naive node:net client, hand-batched writes, JSON.stringify alone and pre-serialised 1 MiB writes', 120, 35],
+  burst: ['send() bursts until the last frame reaches the agent: msg/s, MB/s, CPU per message, beside a naive node:net client, hand-batched writes, JSON.stringify alone and pre-serialised 1 MiB writes', 145, 63],
   paced: ['sustained sending at 100 to 100 000 msg/s: CPU per message and event-loop delay, beside a naive client and an idle pacer', 110, 57],
   'low-rate': ['one message per timer tick at 100 and 1 000 msg/s: CPU per message of each transport and a naive client, interleaved in one process', 290, 85],
   buffering: ['the agent away: the cost of 1 000 000 send() calls over time, memory, then the drain of the newest maxBufferedMsgs', 38, 13],
