@@ -1,6 +1,6 @@
 // Invariants of the simulation, checked after every step (checkStep) and at the end of each
 // sequence (checkEnd). Each failure throws an InvariantError naming the invariant.
-import { fdCount, ioHandles, processState, socketBufferBytes, threadCount } from './world.mjs';
+import { fdCount, fdTargets, ioHandles, processState, socketBufferBytes, threadCount } from './world.mjs';
 
 export class InvariantError extends Error {
   constructor(invariant, detail) {
@@ -210,7 +210,10 @@ export async function checkNoLeak(world) {
     const extra = ioHandles()
       .filter((h) => !world.baseline.handles.has(h))
       .map((h) => `${h.constructor?.name}${h._handle?.fd !== undefined ? ` fd ${h._handle.fd}` : ''}${h._type ? ` ${h._type}` : ''}`);
-    fail('no-leak', `after teardown: fds ${fdCount()} (before ${world.baseline.fds}), threads ${threadCount()} (before ${world.baseline.threads}), new handles [${extra.join(', ')}]`);
+    // Which descriptors are new (or now point elsewhere), and to what: a socket, a pipe, an eventfd...
+    const before = world.baseline.fdTargets;
+    const fds = [...fdTargets()].filter(([fd, target]) => before.get(fd) !== target).map(([fd, target]) => `${fd} -> ${target}`);
+    fail('no-leak', `after teardown: fds ${fdCount()} (before ${world.baseline.fds}; new or changed: ${fds.join(', ') || 'none'}), threads ${threadCount()} (before ${world.baseline.threads}), new handles [${extra.join(', ')}]`);
   }
 }
 

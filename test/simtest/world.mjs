@@ -3,7 +3,7 @@
 // Invariant violations found while events arrive are collected in `violations`; invariants.mjs
 // checks the rest after every step and at the end of a sequence.
 import * as net from 'node:net';
-import { readdirSync, readFileSync } from 'node:fs';
+import { readdirSync, readFileSync, readlinkSync } from 'node:fs';
 import { join } from 'node:path';
 import { AgentLog, ChildAgent, ScriptedAgent } from './agent.mjs';
 
@@ -73,6 +73,23 @@ export function fdCount() {
   } catch {
     return -1;
   }
+}
+
+/** This process's open descriptors and what each points to (a socket, a pipe, a file, an anon inode). */
+export function fdTargets() {
+  const out = new Map();
+  try {
+    for (const fd of readdirSync('/proc/self/fd')) {
+      try {
+        out.set(fd, readlinkSync(`/proc/self/fd/${fd}`));
+      } catch {
+        // closed between the listing and the read (readdirSync's own descriptor is one)
+      }
+    }
+  } catch {
+    // no /proc: the count check still runs
+  }
+  return out;
 }
 
 export function threadCount() {
@@ -155,7 +172,7 @@ export class World {
   }
 
   async setup() {
-    this.baseline = { fds: fdCount(), threads: threadCount(), handles: new Set(ioHandles()) };
+    this.baseline = { fds: fdCount(), fdTargets: fdTargets(), threads: threadCount(), handles: new Set(ioHandles()) };
     await this.makeAgent();
     this.sdk = new this.sdkModule.IottlySDK(APP_NAME, {
       ...this.options,
