@@ -121,7 +121,8 @@ export function checkStep(world) {
 
 /** Right after stop() resolved: no socket of the SDK left, nothing linked, statuses closed. */
 export async function checkStopped(world, ms, baselineThreads) {
-  const bound = world.options.stopTimeoutMs * (world.config.workers ? 2 : 1) + 250 * Number(process.env.IOTTLY_TEST_SLOWDOWN || 1);
+  const slowdown = Number(process.env.IOTTLY_TEST_SLOWDOWN || 1);
+  const bound = world.options.stopTimeoutMs * (world.config.workers ? 2 : 1) + 250 * slowdown;
   if (ms > bound) fail('stop-time', `stop() took ${ms} ms, bound ${bound} ms`);
   if (world.sdk.linked) fail('stop-leaves-nothing', 'linked is still true after stop() resolved');
   if (world.statusOpen) fail('status-sequence', `'started' with no 'stopped' once stop() resolved (statuses ${JSON.stringify(world.statuses.slice(-6))})`);
@@ -131,7 +132,7 @@ export async function checkStopped(world, ms, baselineThreads) {
   // pthread_join() returns as soon as the thread clears its id, a little before that: a C loop of
   // create, join, read /proc/self/status saw the count one too high about once in 900 joins. So
   // the count is awaited; a thread that was not joined stays counted and still fails here.
-  if (!(await waitFor(() => threadCount() <= baselineThreads, 1000 * Number(process.env.IOTTLY_TEST_SLOWDOWN || 1)))) {
+  if (!(await waitFor(() => threadCount() <= baselineThreads, 1000 * slowdown))) {
     fail('stop-leaves-nothing', `${threadCount()} threads after stop(), ${baselineThreads} before the SDK started`);
   }
 }
