@@ -67,6 +67,13 @@ const baseWrites = net.Socket.prototype as unknown as {
 class AgentSocket extends net.Socket {
   /** Set by the transport around one write() call. */
   probe: WriteProbe | null = null;
+  /**
+   * Called once, without an error, when the write in progress completes later than its write() call,
+   * after the Writable has accounted for it. Set by the transport for a write it gave no callback:
+   * a write with a callback that completes at once costs the Writable a process.nextTick (and Node a
+   * whole tick queue run) to call it; one without costs nothing more.
+   */
+  onLateWrite: (() => void) | null = null;
   /** 'close' has been emitted: the handle is gone (socket.closed is already true while it closes). */
   closeEmitted = false;
   private heldError: { error: Error; cb: WriteCallback } | null = null;
@@ -110,8 +117,14 @@ class AgentSocket extends net.Socket {
     if (!error) {
       if (sync) probe.done = true;
       cb();
+      const late = this.onLateWrite;
+      if (late !== null && !sync) {
+        this.onLateWrite = null;
+        late();
+      }
       return;
     }
+    this.onLateWrite = null;
     if (sync) probe.failed = true;
     if (this.destroyed || this.readableEnded) {
       cb(error);
@@ -172,15 +185,6 @@ export class JsTransport implements Transport {
   };
   /** Reused by every write (one runs at a time): set by the socket's _write while write() runs. */
   private readonly probe: WriteProbe = { called: false, done: false, failed: false };
-  /**
-   * The direct write the kernel did not take whole at once, and its number among the direct writes
-   * on its socket: settled by its own callback (see directCallback()).
-   */
-  private directPending: { seq: number; batch: Batch } | null = null;
-  /** Direct writes issued on the current socket. */
-  private directWrites = 0;
-  /** The callback of every direct write on the current socket. */
-  private afterDirect: WriteCallback = () => {};
   private connections = 0;
   private readonly c: TransportCounters = {
     written: 0,
@@ -279,28 +283,33 @@ export class JsTransport implements Transport {
 
   /**
    * Write one telemetry frame at once: counted as written if the kernel took all of it during the
-   * call; otherwise in flight as a batch of one, settled as any batch (by its callback, or at the close).
+   * call; otherwise in flight as a batch of one, settled as any batch (when libuv completes it, or at
+   * the close). The write has no callback: see AgentSocket.onLateWrite.
    */
   private writeDirect(frame: string): void {
     const socket = this.socket!;
-    const probe = this.probedWrite(socket, frame, this.afterDirect);
-    const seq = ++this.directWrites;
+    // Owed a 'drain': that comes from a write's callback (never from inside send()), so write it as
+    // a batch, whose callback settles it.
+    if (this.needDrain) {
+      this.writeBatch(socket, 'telemetry', [frame], [frame.length]);
+      return;
+    }
+    const probe = this.probedWrite(socket, frame, undefined);
     const bytes = Buffer.byteLength(frame);
-    // Owed a 'drain': that comes from a write's callback (never from inside send()), so take the
-    // batch path below, whose callback settles it.
-    if (probe.done && !this.needDrain) {
+    if (probe.done) {
       this.c.written++;
       this.c.bytesWritten += bytes;
       return;
     }
-    // Taken in part, failed, or buffered by the Writable.
+    // Taken in part, failed, or refused by the Writable (destroyed or ended): in flight until settled.
     const batch = this.track('telemetry', [frame], [frame.length], frame.length, bytes);
     batch.syncBytes = this.deliveredAtOnce(socket, probe, bytes);
-    this.directPending = { seq, batch };
+    // libuv writes the rest of a partial write later; a failed or refused one is settled at the close.
+    if (probe.called && !probe.failed) socket.onLateWrite = () => this.onWritten(socket, batch, null);
   }
 
   /** socket.write(data, cb), noting what the socket's _write did during the call. */
-  private probedWrite(socket: AgentSocket, data: string, cb: WriteCallback): WriteProbe {
+  private probedWrite(socket: AgentSocket, data: string, cb: WriteCallback | undefined): WriteProbe {
     const probe = this.probe;
     probe.called = false;
     probe.done = false;
@@ -404,30 +413,11 @@ export class JsTransport implements Transport {
     socket.on('close', () => this.onClose(socket, failure));
   }
 
-  /**
-   * One callback for all the direct writes on `socket`, allocated once per connection. The Writable
-   * calls write callbacks back in order, so the n-th call is the n-th direct write's; the socket's
-   * own count keeps a late callback from an old connection out of the new one's.
-   */
-  private directCallback(socket: AgentSocket): WriteCallback {
-    let callbacks = 0;
-    return (err) => {
-      const seq = ++callbacks;
-      const pending = this.directPending;
-      if (socket !== this.socket || pending === null || pending.seq !== seq) return;
-      this.directPending = null;
-      this.onWritten(socket, pending.batch, err);
-    };
-  }
-
   private onConnect(socket: AgentSocket): void {
     if (this.connections++ > 0) this.c.reconnects++;
     // Linked: no watch needed until the link is lost (an inotify watch is a limited resource).
     this.pathWatch?.close();
     this.refusedDelay = 0;
-    this.directWrites = 0;
-    this.directPending = null;
-    this.afterDirect = this.directCallback(socket);
     this.isLinked = true;
     this.held = false;
     this.splitter.reset();
@@ -493,7 +483,6 @@ export class JsTransport implements Transport {
     this.inFlight = [];
     this.inFlightUnits = 0;
     this.inFlightCallUnits = 0;
-    this.directPending = null;
     this.queue.unshift(frames, sizes);
     this.c.droppedCalls += lostCalls;
     return lostCalls;
@@ -543,11 +532,13 @@ export class JsTransport implements Transport {
   private scheduleFlush(): void {
     if (this.flushQueued || !this.isLinked) return;
     this.flushQueued = true;
-    queueMicrotask(() => {
-      this.flushQueued = false;
-      this.flush();
-    });
+    whenRunEnds(this.queuedFlush);
   }
+
+  private readonly queuedFlush = (): void => {
+    this.flushQueued = false;
+    this.flush();
+  };
 
   private flush(): void {
     const socket = this.socket;
