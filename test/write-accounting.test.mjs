@@ -102,3 +102,38 @@ for (const transport of transports()) {
     });
   });
 }
+
+for (const transport of transports()) {
+  describe(`a lone message the kernel takes at once [${transport}]`, () => {
+    test('is written during send() and leaves no process.nextTick behind', async (t) => {
+      const { createHook } = await import('node:async_hooks');
+      const agent = await startRawAgent(t);
+      const client = makeSDK(t, transport, agent.path, { handshakeTimeoutMs: 60_000 });
+      client.start();
+      await waitFor(() => client.linked && agent.conns.length === 1, 'the link');
+      // Whatever the link itself wrote has settled: the next send() finds nothing queued.
+      await waitFor(() => client.stats().buffered === 0, 'nothing buffered');
+      await new Promise((resolve) => setImmediate(resolve));
+      // A write callback the Writable must defer costs a nextTick, and with it a whole tick-queue
+      // run, for every message at one message per timer tick.
+      const ticks = [];
+      const hook = createHook({
+        init(id, type) {
+          if (type === 'TickObject') ticks.push(new Error('nextTick scheduled here').stack);
+        },
+      });
+      hook.enable();
+      let accepted;
+      try {
+        assert.equal(client.send({ seq: 0 }), true);
+        accepted = client.stats().accepted;
+      } finally {
+        hook.disable();
+      }
+      assert.deepEqual(ticks, [], 'send() scheduled a process.nextTick');
+      assert.equal(accepted, 1);
+      await waitFor(() => client.stats().written === 1, 'the message counted as written');
+      await waitFor(() => agent.conns[0].lines().some((l) => l.includes('"seq":0')), 'the message at the agent');
+    });
+  });
+}
