@@ -4,6 +4,7 @@
 // as written reaches the agent.
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
+import { createHook } from 'node:async_hooks';
 import { transports, startRawAgent, makeSDK, waitFor } from './helpers.mjs';
 
 /** Telemetry seqs received on each connection, in order. */
@@ -106,7 +107,6 @@ for (const transport of transports()) {
 for (const transport of transports()) {
   describe(`a lone message the kernel takes at once [${transport}]`, () => {
     test('is written during send() and leaves no process.nextTick behind', async (t) => {
-      const { createHook } = await import('node:async_hooks');
       const agent = await startRawAgent(t);
       const client = makeSDK(t, transport, agent.path, { handshakeTimeoutMs: 60_000 });
       client.start();
