@@ -19,13 +19,18 @@ describe('simulator reboot', () => {
         err ? reject(err) : resolve(JSON.parse(stdout)),
       );
     });
-    // Each reboot waits for the client to be back, so that every one of them drops a live client.
+    // The client is back when its hello has arrived, not merely when the simulator accepted it: the
+    // client writes the hello from its 'connect' handler, so by then it has counted the connection.
+    // (Accepted is not enough: a client process slow to run could see its stdin end, and exit,
+    // before it handles its own 'connect'.) Each reboot waits for that, so every one drops a live
+    // client.
+    const back = () => sim.clients.length === 1 && sim.clients[0].name !== null;
     const reboots = 40;
     for (let i = 0; i < reboots; i++) {
-      await waitFor(() => sim.clients.length === 1, `the client back after reboot ${i}`);
+      await waitFor(back, `the client back after reboot ${i}`);
       await sim.reboot({ downMs: 5, quietMs: 0, maxWaitMs: 0 });
     }
-    await waitFor(() => sim.clients.length === 1, 'the client back after the last reboot');
+    await waitFor(back, 'the client back after the last reboot');
     child.stdin.end();
     const { established } = await client;
     assert.ok(established >= reboots, `the client reconnected after each reboot (${established} connections)`);
