@@ -17,6 +17,16 @@ const ROUNDS = 5; // one measured burst per sender per round, rounds interleaved
 const CHUNK = 1 << 20;
 /** Frames a hand-batched client joins into one socket.write: the ten lines of JS an app might write instead. */
 const BATCH_FRAMES = 1024;
+/**
+ * Full-size warm-up bursts before the measured one, after one of a quarter of the size. In a fresh
+ * process the native transport's delivered rate kept rising until some 850 000 small messages had
+ * gone through: after a burst of 50 000, bursts of 200 000 took 620-670, then 440-710, 300-420,
+ * 250-290 and 210-230 ns a message, and no less after that (three runs). V8 optimises the SDK's send
+ * path and the stand-in's reader, deoptimises them and optimises them again, with its compiler
+ * thread competing for the 2 cores with the I/O thread and the stand-in. JSON.stringify alone is at
+ * full speed within the first burst. The same count for every sender.
+ */
+const WARM_FULL = 4;
 // The burst is sent in one synchronous loop, far beyond the default 4 MiB queue bound, which would
 // (by design) drop the oldest while linked. The delivered-rate trials raise the bound so that every
 // message is delivered; one extra trial with the defaults reports what they drop.
@@ -46,11 +56,12 @@ async function runVariant(v, ctx, log) {
   // src/shape-serializer.ts), so a fresh instance per trial measured its warm-up again.
   const held = { sdk: null };
   try {
-    // Two warm-up bursts (1/4 size, then full size) before the measured one, for every sender: in a
-    // fresh process the SDK's send path keeps getting faster for some 250 000 messages while V8
-    // optimises it (on 2 busy cores its compiler thread competes with the I/O thread and the agent),
-    // where JSON.stringify alone is at full speed within a few thousand.
-    for (const phase of ['warm-up (1/4 size)', 'warm-up (full size)', 'measured']) {
+    // WARM_FULL + 1 warm-up bursts (1/4 size, then full size) before the measured one, for every
+    // sender: see WARM_FULL.
+    const phases = ['warm-up (1/4 size)'];
+    for (let i = 1; i <= WARM_FULL; i++) phases.push(`warm-up ${i}/${WARM_FULL} (full size)`);
+    phases.push('measured');
+    for (const phase of phases) {
       const trial = await runTrial(v, agent, phase === 'warm-up (1/4 size)' ? n / 4 : n, payload, held);
       if (phase === 'measured') trials.push(trial);
       log(`${phase}: ${fmt(trial.rate)} msg/s delivered, send loop ${fmt(trial.loopNs)} ns/msg, CPU ${fmt(trial.cpuUsPerMsg)} µs/msg${trial.dropped ? `, DROPPED ${trial.dropped}` : ''}`);
@@ -305,7 +316,7 @@ function report(runs, ctx) {
   return {
     method:
       'One synchronous loop of `send()` calls (or the baseline\'s equivalent); the clock runs from the first call until the stand-in agent (its own process) reads the last newline, on the shared monotonic clock. ' +
-      `SDK trials use \`maxQueueBytes: 512 MiB\` so the whole burst is kept and delivered; the last column is one more burst with the default options (4 MiB bound while linked). Each sender runs in a fresh process: two warm-up bursts (a quarter of the size, then the full size), then the measured one, all three through one SDK instance for the SDK senders, as an application sends through one; ${ROUNDS} rounds, the senders interleaved within each round so that the machine's noise falls on all of them. ` +
+      `SDK trials use \`maxQueueBytes: 512 MiB\` so the whole burst is kept and delivered; the last column is one more burst with the default options (4 MiB bound while linked). Each sender runs in a fresh process: ${WARM_FULL + 1} warm-up bursts (a quarter of the size, then ${WARM_FULL} of the full size), then the measured one, all through one SDK instance for the SDK senders, as an application sends through one; ${ROUNDS} rounds, the senders interleaved within each round so that the machine's noise falls on all of them. ` +
       'The "vs" columns divide medians; the summary divides within each round and gives the median of those ratios (the verdict) with their range, and the same ratio by CPU time per message as a cross-check (process CPU, so it includes the native transport\'s I/O thread).',
     tables,
     summary,
