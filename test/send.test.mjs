@@ -3,26 +3,6 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { sdk, transports, startSim, makeSDK, startAndWait, waitFor, startRawAgent } from './helpers.mjs';
-import { performance } from 'node:perf_hooks';
-import { createRequire } from 'node:module';
-
-const { LONE_GAP_MS } = createRequire(import.meta.url)('../dist/transport/microtask.js');
-
-/**
- * Runs `fn` with performance.now() standing still (the SDK reads it to tell a run's sends apart);
- * `fn` gets advance(ms) to move it.
- */
-function atFrozenClock(fn) {
-  let now = performance.now();
-  performance.now = () => now;
-  try {
-    return fn((ms) => {
-      now += ms;
-    });
-  } finally {
-    delete performance.now;
-  }
-}
 
 const { ValueError } = sdk;
 
@@ -116,45 +96,19 @@ for (const transport of transports()) {
       for (let round = 0; round < 3; round++) {
         const before = client.stats();
         assert.equal(before.buffered, 0);
-        // The transport tells a run's next send from a new lone one by the clock (LoneSends): here
-        // every send of the run comes at the same instant, however slow this machine is.
-        atFrozenClock(() => {
-          assert.equal(client.send({ round, i: 0 }), true);
-          // No microtask, no thread hand-off: the kernel took it before send() returned.
-          const after = client.stats();
-          assert.equal(after.written, before.written + 1, `round ${round}: written during send()`);
-          assert.equal(after.buffered, 0);
-          for (let i = 1; i <= 5; i++) client.send({ round, i });
-          assert.equal(client.stats().buffered, 5, `round ${round}: the rest of the run waits for its end`);
-        });
+        assert.equal(client.send({ round, i: 0 }), true);
+        // No microtask, no thread hand-off: the kernel took it before send() returned.
+        const after = client.stats();
+        assert.equal(after.written, before.written + 1, `round ${round}: written during send()`);
+        assert.equal(after.buffered, 0);
+        for (let i = 1; i <= 5; i++) client.send({ round, i });
+        assert.equal(client.stats().buffered, 5, `round ${round}: the rest of the run waits for its end`);
         await waitFor(() => sim.telemetry.length === 6 * (round + 1) && client.stats().buffered === 0, `round ${round} delivered`);
       }
       assert.deepEqual(
         sim.telemetry.map((r) => [r.payload.round, r.payload.i]),
         [0, 1, 2].flatMap((round) => [0, 1, 2, 3, 4, 5].map((i) => [round, i])),
       );
-    });
-
-    it('writes each of several lone messages in one run at once when they come LONE_GAP_MS apart', async (t) => {
-      const sim = await startSim(t);
-      const client = makeSDK(t, transport, sim.socketPath);
-      await startAndWait(client);
-      const before = client.stats();
-      atFrozenClock((advance) => {
-        for (let i = 0; i < 4; i++) {
-          assert.equal(client.send({ i }), true);
-          assert.equal(client.stats().written, before.written + i + 1, `message ${i} written during send()`);
-          advance(LONE_GAP_MS);
-        }
-        // One sooner than that joins a batch, and so does the rest of the run.
-        advance(-LONE_GAP_MS / 2);
-        client.send({ i: 4 });
-        advance(LONE_GAP_MS);
-        client.send({ i: 5 });
-        assert.equal(client.stats().buffered, 2, 'the last two wait for the end of the run');
-      });
-      await waitFor(() => sim.telemetry.length === 6, 'six messages');
-      assert.deepEqual(sim.telemetry.map((r) => r.payload.i), [0, 1, 2, 3, 4, 5]);
     });
 
     it('delivers payloads with and without a channel exactly; empty-string and null channels mean no channel', async (t) => {

@@ -6,7 +6,7 @@ import { LineSplitter } from './line-splitter';
 import { AgentPathWatch } from './path-watch';
 import { WATCHED_RETRY_MS, nextRefusedDelay } from './retry';
 import type { Transport, TransportCounters, TransportEvents, TransportOptions } from './types';
-import { LoneSends, whenRunEnds } from './microtask';
+import { whenRunEnds } from './microtask';
 
 /** Frames joined into one socket.write(); large enough to amortise the call, small enough to re-send. */
 const BATCH_BYTES = 64 * 1024;
@@ -176,15 +176,12 @@ export class JsTransport implements Transport {
   private stopping: Promise<void> | null = null;
   private idleWaiter: (() => void) | null = null;
   /**
-   * This synchronous run of the caller is marked (whenRunEnds): its sends are batched and flushed at
-   * its end, or at BATCH_BYTES. A lone send, with nothing waiting, is written at once and marks
-   * nothing (see LoneSends); the next send of the same run marks it.
+   * A send() has run in this synchronous run of the caller. The first send of a run is written at
+   * once (see send()); the rest of the run is batched and flushed at its end, or at BATCH_BYTES.
    */
   private inRun = false;
-  private readonly lone = new LoneSends();
   private readonly endRun = (): void => {
     this.inRun = false;
-    this.lone.runEnded();
   };
   /** Reused by every write (one runs at a time): set by the socket's _write while write() runs. */
   private readonly probe: WriteProbe = { called: false, done: false, failed: false };
@@ -231,14 +228,14 @@ export class JsTransport implements Transport {
 
   send(frame: string): boolean {
     if (!this.inRun) {
-      // A lone message, with nothing waiting: straight to the kernel, as a bare socket.write()
-      // would, with no queue, batch, flush or microtask. Batching only pays when there is a batch.
-      if (this.isLinked && !this.held && this.idleForDirect() && this.lone.alone()) {
+      this.inRun = true;
+      whenRunEnds(this.endRun);
+      // The first message of a run, with nothing waiting: straight to the kernel, as a bare
+      // socket.write() would, with no queue, batch or flush. Batching only pays when there is a batch.
+      if (this.isLinked && !this.held && this.idleForDirect()) {
         this.writeDirect(frame);
         return this.inFlightUnits < this.options.highWaterMark || this.markDrain();
       }
-      this.inRun = true;
-      whenRunEnds(this.endRun);
     }
     // Queue accounting uses the frame's length in characters: it is what the string costs in memory
     // (equal to its UTF-8 size for ASCII) and, unlike Buffer.byteLength, free to compute.

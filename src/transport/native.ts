@@ -3,7 +3,7 @@ import { ByteWriter } from '../byte-writer';
 import type { FrameEncoder } from '../codec';
 import { type NativeTransportHandle, NativeEvent, loadBinding, nativeCounterIndex } from './addon';
 import type { Transport, TransportCounters, TransportEvents, TransportOptions } from './types';
-import { LoneSends, whenRunEnds } from './microtask';
+import { whenRunEnds } from './microtask';
 
 // Loaded at require time on purpose: src/transport/select.ts falls back to the JS transport when this throws.
 const binding = loadBinding();
@@ -13,8 +13,8 @@ const counterAt = nativeCounterIndex(binding.counterFields);
 /**
  * Telemetry is handed to the addon in batches: frames accepted in one synchronous run are written
  * as UTF-8 into one staging buffer and passed once (at this size, or when the run ends), which the
- * addon copies with one memcpy. A lone message goes over at once, marking nothing (see LoneSends),
- * so it never waits for the end of its run. See bench/native-handoff.md.
+ * addon copies with one memcpy. The first send of a run goes over at once, so a lone message never
+ * waits for the microtask. See bench/native-handoff.md.
  */
 const STAGE_BYTES = 64 * 1024;
 /** A frame larger than the staging buffer grows it; it is given back once the batch is handed over. */
@@ -57,10 +57,8 @@ class NativeTransport implements Transport {
     this.consumePending = false;
     this.handle.consumed();
   };
-  private readonly lone = new LoneSends();
   private readonly endRun = (): void => {
     this.inRun = false;
-    this.lone.runEnded();
     if (this.stagedCount > 0) this.flushStaged();
   };
 
@@ -156,14 +154,12 @@ class NativeTransport implements Transport {
   private staged(): boolean {
     this.stagedCount++;
     let dropped: number;
-    if (!this.inRun && this.lone.alone()) {
-      // Nothing is staged outside a marked run (its end hands everything over): this frame goes alone.
+    if (!this.inRun) {
+      // Nothing is staged outside a run (its end hands everything over): this frame goes alone.
+      this.inRun = true;
+      whenRunEnds(this.endRun);
       dropped = this.flushStaged();
     } else {
-      if (!this.inRun) {
-        this.inRun = true;
-        whenRunEnds(this.endRun);
-      }
       const overCount = !this.isLinked && this.status[0]! + this.stagedCount > this.options.maxBufferedMsgs;
       dropped = overCount || this.stagedBytes() >= STAGE_BYTES ? this.flushStaged() : 0;
     }
