@@ -26,11 +26,11 @@ const CASES = [
 /**
  * What each case measures, and roughly how long it takes on 2 x86-64 cores with both transports
  * (full run, --quick run), in seconds. Full: the committed run of bench/RESULTS.md, scaled by the
- * variants or rates added since (burst 5 -> 8 senders per size, paced 3 -> 4 rates) and, for
- * reconnect, measured alone; --quick: each case run alone with --quick.
+ * variants or rates added since (paced 3 -> 4 rates) and, for reconnect and for burst since its
+ * longer warm-up (0447097), measured alone; --quick: each case run alone with --quick.
  */
 const ABOUT = {
-  burst: ['send() bursts until the last frame reaches the agent: msg/s, MB/s, CPU per message, beside a naive node:net client, hand-batched writes, JSON.stringify alone and pre-serialised 1 MiB writes', 145, 63],
+  burst: ['send() bursts until the last frame reaches the agent: msg/s, MB/s, CPU per message, beside a naive node:net client, hand-batched writes, JSON.stringify alone and pre-serialised 1 MiB writes', 287, 114],
   paced: ['sustained sending at 100 to 100 000 msg/s: CPU per message and event-loop delay, beside a naive client and an idle pacer', 110, 57],
   'low-rate': ['one message per timer tick at 100 and 1 000 msg/s: CPU per message of each transport and a naive client, interleaved in one process', 290, 85],
   buffering: ['the agent away: the cost of 1 000 000 send() calls over time, memory, then the drain of the newest maxBufferedMsgs', 38, 13],
