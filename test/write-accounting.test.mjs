@@ -105,6 +105,37 @@ for (const transport of transports()) {
 }
 
 for (const transport of transports()) {
+  describe(`a 'drain' listener that sends a message larger than the socket buffer [${transport}]`, () => {
+    test('what it queues behind that message follows it once the agent reads: nothing waits for a later send()', async (t) => {
+      const agent = await startRawAgent(t, { paused: true });
+      const client = makeSDK(t, transport, agent.path, { handshakeTimeoutMs: 60_000, highWaterMark: 100_000 });
+      client.start();
+      await waitFor(() => client.linked && agent.conns.length === 1, 'the link');
+      // ~1 MB frames: more than a Unix socket buffers, so each is taken in part and finished later.
+      const blob = 'z'.repeat(1_000_000);
+      assert.equal(client.send({ seq: 0, blob }), false, 'over the high-water mark');
+      await new Promise((resolve) => setImmediate(resolve));
+      client.send({ seq: 1, blob });
+      // The 'drain' comes from the callback of the write of seq 1; the listener's first message goes
+      // out at once (nothing else is waiting), in part, and its second queues behind it.
+      let drains = 0;
+      client.on('drain', () => {
+        if (drains++ > 0) return;
+        client.send({ seq: 2, blob });
+        client.send({ seq: 3 });
+      });
+      agent.conns[0].socket.resume();
+      await waitFor(() => seqsOf(agent.conns[0]).length === 4, 'four messages at the agent');
+      await waitFor(() => client.stats().written === 4, 'four messages counted as written');
+      assert.deepEqual(seqsOf(agent.conns[0]), [0, 1, 2, 3]);
+      const s = client.stats();
+      assert.equal(s.buffered, 0);
+      assert.equal(s.dropped.total, 0);
+    });
+  });
+}
+
+for (const transport of transports()) {
   describe(`a lone message the kernel takes at once [${transport}]`, () => {
     test('is written during send() and leaves no process.nextTick behind', async (t) => {
       const agent = await startRawAgent(t);

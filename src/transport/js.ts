@@ -116,12 +116,12 @@ class AgentSocket extends net.Socket {
     const sync = probe !== null && this.probe === probe;
     if (!error) {
       if (sync) probe.done = true;
+      // Taken before cb(): what the Writable calls back may write again (a flush, a send() from a
+      // 'drain' listener), and a write that is then taken in part sets its own onLateWrite.
+      const late = sync ? null : this.onLateWrite;
+      if (late !== null) this.onLateWrite = null;
       cb();
-      const late = this.onLateWrite;
-      if (late !== null && !sync) {
-        this.onLateWrite = null;
-        late();
-      }
+      late?.();
       return;
     }
     this.onLateWrite = null;
