@@ -32,16 +32,40 @@ function steadySender(client, perTick, pad = '') {
  * is full), read everything the kernel holds, then destroy the connection before the SDK can write
  * more. The bytes after the last newline read are the start of the cut frame.
  */
-async function drainAndCut(client, conn) {
-  conn.socket.pause();
-  await waitFor(() => client.stats().bufferedBytes > 1024 * 1024, 'a backlog in the SDK (the socket is full)');
-  conn.onData = () => {
-    conn.onData = null;
-    // Runs after this poll phase, in which the whole kernel buffer was read (libuv reads until a
-    // short read) and the SDK's socket, not writable while the buffer was full, wrote nothing.
-    setImmediate(() => conn.socket.destroy());
-  };
-  conn.socket.resume();
+async function drainAndCut(client, conn, { insideFrame = false } = {}) {
+  // With `insideFrame`, a drain whose data ends at a frame boundary is not cut: the agent stops
+  // reading again, and drains once the SDK has written more and filled the socket again. Whether
+  // the kernel's data ends inside a frame is up to the sizes and timing of the SDK's writes (Linux
+  // takes a write of under ~106 KB to a Unix stream socket whole or not at all), so this bounds
+  // the tries rather than hoping for one cut in a few.
+  // What the SDK had written when the agent last drained: a new try waits until it has written more.
+  let written = -1;
+  for (let tries = 1; ; tries++) {
+    conn.socket.pause();
+    await waitFor(
+      () => client.stats().bufferedBytes > 1024 * 1024 && client.stats().written > written,
+      'a backlog in the SDK (the socket is full)',
+    );
+    const cut = await new Promise((resolve) => {
+      conn.onData = () => {
+        conn.onData = null;
+        // Runs after this poll phase, in which the whole kernel buffer was read (libuv reads until a
+        // short read) and the SDK's socket, not writable while the buffer was full, wrote nothing.
+        setImmediate(() => {
+          if (!insideFrame || conn.tail.length > 0 || tries >= 30) {
+            conn.socket.destroy();
+            resolve(true);
+          } else {
+            conn.socket.pause();
+            written = client.stats().written;
+            resolve(false);
+          }
+        });
+      };
+      conn.socket.resume();
+    });
+    if (cut) break;
+  }
   await waitFor(() => conn.closed, 'the connection broken');
 }
 
@@ -190,7 +214,10 @@ for (const transport of transports()) {
           const bytes = conn.bytes;
           await waitFor(() => client.stats().bufferedBytes > 0 || conn.bytes > bytes, 'the SDK writing');
         }
-        await drainAndCut(client, conn);
+        // On the JS transport, which writes only on this thread, the first two cuts wait for the
+        // kernel's data to end inside a frame; the rest land wherever. (The native transport's I/O
+        // thread may write during a drain, so a drain there is cut at once.)
+        await drainAndCut(client, conn, { insideFrame: transport === 'js' && insideFrame < 2 });
         cuts++;
         if (conn.tail.length > 0) insideFrame++;
         await waitFor(() => agent.conns.length === cuts + 1, `reconnect after cut ${cuts}`);
