@@ -44,10 +44,11 @@ function runChild(t, config) {
 
 function assertBack(t, { base, end }, what) {
   t.diagnostic(
-    `${what}: fds ${base.fds} -> ${end.fds}, threads ${base.threads} -> ${end.threads}, ` +
+    `${what}: fds ${base.fds} -> ${end.fds}, inotify watches ${base.watches} -> ${end.watches}, threads ${base.threads} -> ${end.threads}, ` +
       `RSS ${mib(base.rss)} -> ${mib(end.rss)} (${mib(end.rss - base.rss)}), heap ${mib(base.heapUsed)} -> ${mib(end.heapUsed)}`,
   );
-  assert.equal(end.fds, base.fds, 'open fds back to the starting level');
+  assert.equal(end.fds, base.fds, `open fds back to the starting level (at the start: ${base.fdTargets.join(' ')}; at the end: ${end.fdTargets.join(' ')})`);
+  assert.equal(end.watches, base.watches, 'inotify watches back to the starting level');
   assert.equal(end.threads, base.threads, 'threads back to the starting level');
   assert.ok(end.heapUsed - base.heapUsed < HEAP_TOLERANCE, `JS heap grew ${mib(end.heapUsed - base.heapUsed)}`);
   // Under `npm run test:asan` the ASan allocator's quarantine holds freed memory on purpose.
