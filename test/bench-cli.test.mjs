@@ -76,7 +76,10 @@ test('a short run against the bundled simulator: every sender, everything delive
     for (const key of ['sendLoopMs', 'drainedMs', 'deliveredMs', 'deliveredPerSec', 'cpuUsPerMsg', 'rssPeakMB']) {
       positive(b[key], `${sender} burst ${key}`);
     }
-    assert.ok(b.deliveredMs >= b.sendLoopMs, `${sender}: delivered before the send loop ended`);
+    // No order between deliveredMs and sendLoopMs is promised: when the kernel takes every write at
+    // once (naive node:net, the native I/O thread), the agent can read the last message before the
+    // sending loop has returned, if the sender is descheduled there. A deliveredMs counted from the
+    // wrong moment (the mark before the burst) is not positive, which the check above catches.
     positive(burst.vsNaive, `${sender} vsNaive`);
   }
   positive(doc.ceiling.perSec, 'ceiling perSec');
