@@ -166,5 +166,42 @@ for (const transport of transports()) {
       await waitFor(() => client.stats().written === 1, 'the message counted as written');
       await waitFor(() => agent.conns[0].lines().some((l) => l.includes('"seq":0')), 'the message at the agent');
     });
+
+    test('a short run: the batch written at its end leaves no process.nextTick behind either', async (t) => {
+      const agent = await startRawAgent(t);
+      const client = makeSDK(t, transport, agent.path, { handshakeTimeoutMs: 60_000 });
+      client.start();
+      await waitFor(() => client.linked && agent.conns.length === 1, 'the link');
+      await waitFor(() => client.stats().buffered === 0, 'nothing buffered');
+      await new Promise((resolve) => setImmediate(resolve));
+      // Two or three messages in one timer tick (a late timer catching up, a few sensors read at
+      // once): the first goes out during send(), the rest in one write when the run ends. That write
+      // settles as the lone one does when the kernel takes all of it, with no deferred callback.
+      const ticks = [];
+      const hook = createHook({
+        init(id, type) {
+          if (type === 'TickObject') ticks.push(new Error('nextTick scheduled here').stack);
+        },
+      });
+      let atRunEnd;
+      hook.enable();
+      try {
+        for (let seq = 0; seq < 3; seq++) assert.equal(client.send({ seq }), true);
+        // The rest of the run is written from a promise reaction queued during it, so before this one.
+        await Promise.resolve();
+        atRunEnd = client.stats();
+      } finally {
+        hook.disable();
+      }
+      assert.deepEqual(ticks, [], 'the run scheduled a process.nextTick');
+      assert.equal(atRunEnd.accepted, 3);
+      if (transport === 'js') {
+        assert.equal(atRunEnd.written, 3, 'counted as written when the kernel took the batch');
+        assert.equal(atRunEnd.buffered, 0);
+      }
+      await waitFor(() => client.stats().written === 3 && client.stats().buffered === 0, 'the run counted as written');
+      await waitFor(() => seqsOf(agent.conns[0]).length === 3, 'the run at the agent');
+      assert.deepEqual(seqsOf(agent.conns[0]), [0, 1, 2]);
+    });
   });
 }
