@@ -281,31 +281,17 @@ export class JsTransport implements Transport {
     );
   }
 
-  /**
-   * Write one telemetry frame at once: counted as written if the kernel took all of it during the
-   * call; otherwise in flight as a batch of one, settled as any batch (when libuv completes it, or at
-   * the close). The write has no callback: see AgentSocket.onLateWrite.
-   */
+  /** Write one telemetry frame at once, as writeBatch() would write a batch of one, without the arrays. */
   private writeDirect(frame: string): void {
     const socket = this.socket!;
-    // Owed a 'drain': that comes from a write's callback (never from inside send()), so write it as
-    // a batch, whose callback settles it.
     if (this.needDrain) {
       this.writeBatch(socket, 'telemetry', [frame], [frame.length]);
       return;
     }
-    const probe = this.probedWrite(socket, frame, undefined);
     const bytes = Buffer.byteLength(frame);
-    if (probe.done) {
-      this.c.written++;
-      this.c.bytesWritten += bytes;
-      return;
+    if (!this.writeSettled(socket, 'telemetry', frame, 1, bytes)) {
+      this.inFlightAfterWrite(socket, this.track('telemetry', [frame], [frame.length], frame.length, bytes), bytes);
     }
-    // Taken in part, failed, or refused by the Writable (destroyed or ended): in flight until settled.
-    const batch = this.track('telemetry', [frame], [frame.length], frame.length, bytes);
-    batch.syncBytes = this.deliveredAtOnce(socket, probe, bytes);
-    // libuv writes the rest of a partial write later; a failed or refused one is settled at the close.
-    if (probe.called && !probe.failed) socket.onLateWrite = () => this.onWritten(socket, batch, null);
   }
 
   /** socket.write(data, cb), noting what the socket's _write did during the call. */
@@ -563,14 +549,43 @@ export class JsTransport implements Transport {
     this.writeBatch(socket, kind, frames, sizes);
   }
 
+  /**
+   * Hand one batch to the socket. With no 'drain' owed, the write has no callback (see
+   * AgentSocket.onLateWrite): a batch the kernel takes whole during write() is counted as written
+   * there; one taken in part, failed, or refused by the Writable (destroyed or ended) is in flight
+   * until settled, when libuv completes it or at the close. Owed a 'drain', which comes from a
+   * write's callback (never from inside send()), the batch is in flight from the start and its
+   * callback settles it.
+   */
   private writeBatch(socket: AgentSocket, kind: BatchKind, frames: string[], sizes: number[]): void {
     let units = 0;
     for (const s of sizes) units += s;
     const data = frames.length === 1 ? frames[0]! : frames.join('');
     const bytes = Buffer.byteLength(data);
+    if (!this.needDrain) {
+      if (!this.writeSettled(socket, kind, data, frames.length, bytes)) {
+        this.inFlightAfterWrite(socket, this.track(kind, frames, sizes, units, bytes), bytes);
+      }
+      return;
+    }
     const batch = this.track(kind, frames, sizes, units, bytes);
     const probe = this.probedWrite(socket, data, (err) => this.onWritten(socket, batch, err));
     batch.syncBytes = this.deliveredAtOnce(socket, probe, bytes);
+  }
+
+  /** socket.write(data) with no callback; true, with the batch counted as written, when the kernel took all of it. */
+  private writeSettled(socket: AgentSocket, kind: BatchKind, data: string, frames: number, bytes: number): boolean {
+    if (!this.probedWrite(socket, data, undefined).done) return false;
+    this.countWritten(kind, frames, bytes);
+    return true;
+  }
+
+  /** The write writeSettled() just made did not complete: `batch` is in flight, settled as any batch. */
+  private inFlightAfterWrite(socket: AgentSocket, batch: Batch, bytes: number): void {
+    const probe = this.probe;
+    batch.syncBytes = this.deliveredAtOnce(socket, probe, bytes);
+    // libuv writes the rest of a partial write later; a failed or refused one is settled at the close.
+    if (probe.called && !probe.failed) socket.onLateWrite = () => this.onWritten(socket, batch, null);
   }
 
   /**
