@@ -89,20 +89,25 @@ for (const transport of transports()) {
       assert.equal(client.stats().dropped.total, 0);
     });
 
-    it('writes a lone message on an idle link during send() itself; the rest of a synchronous run is batched', async (t) => {
+    it('writes the start of a synchronous run on an idle link during send() itself; the rest of the run is batched', async (t) => {
       const sim = await startSim(t);
       const client = makeSDK(t, transport, sim.socketPath);
       await startAndWait(client);
+      // The JS transport writes a run's first two messages at once when nothing waits: a batch of two
+      // costs more than two writes (bench/RESULTS.md). The native transport hands over the first.
+      const direct = transport === 'js' ? 2 : 1;
       for (let round = 0; round < 3; round++) {
         const before = client.stats();
         assert.equal(before.buffered, 0);
-        assert.equal(client.send({ round, i: 0 }), true);
-        // No microtask, no thread hand-off: the kernel took it before send() returned.
-        const after = client.stats();
-        assert.equal(after.written, before.written + 1, `round ${round}: written during send()`);
-        assert.equal(after.buffered, 0);
-        for (let i = 1; i <= 5; i++) client.send({ round, i });
-        assert.equal(client.stats().buffered, 5, `round ${round}: the rest of the run waits for its end`);
+        for (let i = 0; i < direct; i++) {
+          assert.equal(client.send({ round, i }), true);
+          // No microtask, no thread hand-off: the kernel took it before send() returned.
+          const after = client.stats();
+          assert.equal(after.written, before.written + i + 1, `round ${round}, message ${i}: written during send()`);
+          assert.equal(after.buffered, 0);
+        }
+        for (let i = direct; i < 6; i++) client.send({ round, i });
+        assert.equal(client.stats().buffered, 6 - direct, `round ${round}: the rest of the run waits for its end`);
         await waitFor(() => sim.telemetry.length === 6 * (round + 1) && client.stats().buffered === 0, `round ${round} delivered`);
       }
       assert.deepEqual(
