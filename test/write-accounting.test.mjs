@@ -174,9 +174,10 @@ for (const transport of transports()) {
       await waitFor(() => client.linked && agent.conns.length === 1, 'the link');
       await waitFor(() => client.stats().buffered === 0, 'nothing buffered');
       await new Promise((resolve) => setImmediate(resolve));
-      // Two or three messages in one timer tick (a late timer catching up, a few sensors read at
-      // once): the first goes out during send(), the rest in one write when the run ends. That write
-      // settles as the lone one does when the kernel takes all of it, with no deferred callback.
+      // Three messages in one timer tick (a late timer catching up, a few sensors read at once): the
+      // start of the run goes out during send() (two messages on the JS transport, one on native),
+      // the rest in one write when the run ends. That write settles as a lone one does when the
+      // kernel takes all of it, with no deferred callback.
       const ticks = [];
       const hook = createHook({
         init(id, type) {
