@@ -7,7 +7,8 @@
 // short slices: each slice paces one sender (or none, the idle pacer), in a new random order every
 // cycle, so that the machine's drift lands on all of them alike. A sender's cost is the median of
 // its slices' CPU per message, less the idle slices' median; the verdict compares the two in each
-// round (a fresh process) and takes the median of those ratios.
+// round (a fresh process) and takes the median of those ratios. Every sender is warmed first with
+// WARM_MSGS messages: a board's steady state is what is measured, not the JIT's first seconds.
 
 const { main } = require('../lib/harness');
 const { startAgent } = require('../lib/agent');
@@ -21,9 +22,25 @@ const SLICE_MS = { 100: 500, 1_000: 200 };
 /** Seconds of slices per rate: 100 msg/s needs the longer run, its slices holding 50 messages. */
 const SECONDS = { full: { 100: 60, 1_000: 30 }, quick: { 100: 15, 1_000: 8 } };
 const ROUNDS = 3;
+/**
+ * Messages each sender sends before anything is measured, one per event-loop turn (as a tick sends
+ * it, but without waiting for a timer). A board sends for hours; the question is what a message costs
+ * then, not while V8 is still compiling the code that sends it. After a single uncounted cycle, every
+ * sender's slices cost more in the first quarter of a 40 s run at 1 000 msg/s than in the rest
+ * (bench/RESULTS.md), and V8 was still optimising the senders' code thousands of messages in.
+ */
+const WARM_MSGS = 20_000;
 
 function variants() {
   return [{ id: 'interleaved', kind: 'interleaved', transport: 'all, in one process', baseline: 'naive client and idle pacer in the same process' }];
+}
+
+/** Calls `send` `count` times, once per event-loop turn. */
+async function warm(send, count) {
+  for (let i = 0; i < count; i++) {
+    send(i);
+    await new Promise(setImmediate);
+  }
 }
 
 /** Paces `send` at `rate` for `ms`; resolves with [messages sent, process CPU µs spent]. */
@@ -70,10 +87,11 @@ async function runVariant(v, ctx, log) {
         },
       });
     }
+    for (const s of senders) await warm(s.send, WARM_MSGS);
     const trials = [];
     for (const rate of RATES) {
       const ms = SLICE_MS[rate];
-      // One cycle of every sender first, not counted: it warms the code each of them runs.
+      // One cycle of every sender at this rate first, not counted: it warms the timer's path too.
       for (const s of senders) await slice(s.send, rate, ms);
       const perMsg = Object.fromEntries(senders.map((s) => [s.name, []]));
       const deadline = Date.now() + (ctx.quick ? SECONDS.quick : SECONDS.full)[rate] * 1000;
@@ -126,6 +144,7 @@ function report(runs, ctx) {
   return {
     method:
       `Every sender in one process, linked to one stand-in agent: the naive client and an SDK per transport, beside an idle pacer. The clock is cut into slices (${SLICE_MS[100]} ms at 100 msg/s, ${SLICE_MS[1_000]} ms at 1 000 msg/s); each slice paces one of them from a 1 ms timer, in a new random order every cycle, for ${SECONDS.full[100]} s at 100 msg/s and ${SECONDS.full[1_000]} s at 1 000 msg/s (${SECONDS.quick[100]} and ${SECONDS.quick[1_000]} s with --quick), after one uncounted cycle. ` +
+      `Before any of it, each sender sends ${fmt(WARM_MSGS)} messages, one per event-loop turn, so that what is measured is the steady state of a board that has been sending for a while, not V8 compiling the senders' code. ` +
       `A sender's CPU per message is the median over its slices of process CPU (user + system) divided by messages; "net" subtracts the idle slices' median (what the timer costs by itself). ${ROUNDS} rounds, each a fresh process; the verdict is the median of the per-round ratios naive ÷ SDK, with their range.`,
     tables: [
       {
