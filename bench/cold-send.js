@@ -65,17 +65,8 @@ async function makeSender(name, socketPath, payload) {
   }
   const [transport, dir] = name.split('@');
   if (transport !== 'js' && transport !== 'native') throw new Error(`unknown sender ${name}: naive, js, native or TRANSPORT@DIR`);
-  let sdk;
-  if (dir === undefined) {
-    sdk = await u.linkedSDK(transport, socketPath);
-  } else {
-    const { IottlySDK } = require(path.resolve(dir, 'dist/index.js'));
-    sdk = new IottlySDK(u.APP, { socketPath, transport });
-    if (sdk.transport !== transport) throw new Error(`${name}: asked for transport ${transport}, got ${sdk.transport}`);
-    const started = new Promise((resolve) => sdk.on('agentStatus', (s) => s === 'started' && resolve()));
-    sdk.start();
-    await u.withTimeout(started, 10_000, `${name}: link to the stand-in`);
-  }
+  const SDK = dir === undefined ? undefined : require(path.resolve(dir, 'dist/index.js')).IottlySDK;
+  const sdk = await u.linkedSDK(transport, socketPath, {}, SDK);
   return {
     name,
     send: (i) => {
@@ -107,12 +98,7 @@ async function main() {
   let sent = 0;
   try {
     for (const name of args.senders) senders.push(await makeSender(name, agent.socketPath, payload));
-    for (const s of senders) {
-      for (let i = 0; i < args.warm; i++) {
-        s.send(i);
-        await turn();
-      }
-    }
+    for (const s of senders) await u.warmSender(s.send, args.warm);
     const cpu = Object.fromEntries(senders.map((s) => [s.name, []]));
     for (let k = 0; k < args.messages; k++) {
       for (const s of [...senders].sort(() => Math.random() - 0.5)) {

@@ -35,14 +35,6 @@ function variants() {
   return [{ id: 'interleaved', kind: 'interleaved', transport: 'all, in one process', baseline: 'naive client and idle pacer in the same process' }];
 }
 
-/** Calls `send` `count` times, once per event-loop turn. */
-async function warm(send, count) {
-  for (let i = 0; i < count; i++) {
-    send(i);
-    await new Promise(setImmediate);
-  }
-}
-
 /** Paces `send` at `rate` for `ms`; resolves with [messages sent, process CPU µs spent]. */
 function slice(send, rate, ms) {
   return new Promise((resolve) => {
@@ -87,7 +79,7 @@ async function runVariant(v, ctx, log) {
         },
       });
     }
-    for (const s of senders) await warm(s.send, WARM_MSGS);
+    for (const s of senders) await u.warmSender(s.send, WARM_MSGS);
     const trials = [];
     for (const rate of RATES) {
       const ms = SLICE_MS[rate];

@@ -24,9 +24,12 @@ const FRAME_HEAD = `{"data":{"sdkclient":{"name":${JSON.stringify(APP)}},"payloa
 const frameOf = (payload) => `${FRAME_HEAD}${JSON.stringify(payload)}}}\n`;
 const HELLO = `{"signal":{"sdkclient":{"name":${JSON.stringify(APP)},"status":"connected","version":"${SDK_VERSION}"}}}\n`;
 
-/** An IottlySDK on `transport`, started and past its handshake with the stand-in. */
-async function linkedSDK(transport, socketPath, options = {}) {
-  const sdk = new IottlySDK(APP, { socketPath, transport, ...options });
+/**
+ * An IottlySDK on `transport`, started and past its handshake with the stand-in. `SDK` is the class:
+ * this checkout's, or one loaded from another build to compare two versions in one process.
+ */
+async function linkedSDK(transport, socketPath, options = {}, SDK = IottlySDK) {
+  const sdk = new SDK(APP, { socketPath, transport, ...options });
   if (sdk.transport !== transport) throw new Error(`asked for transport ${transport}, got ${sdk.transport}`);
   const started = new Promise((resolve) => {
     const on = (s) => {
@@ -40,6 +43,14 @@ async function linkedSDK(transport, socketPath, options = {}) {
   sdk.start();
   await withTimeout(started, 10_000, 'SDK link to the stand-in');
   return sdk;
+}
+
+/** Calls `send(i)` `count` times, once per event-loop turn: a warm-up of a sender's lone-message path. */
+async function warmSender(send, count) {
+  for (let i = 0; i < count; i++) {
+    send(i);
+    await new Promise(setImmediate);
+  }
 }
 
 /** The baseline a user writes without the SDK: net.createConnection and one socket.write per frame. */
@@ -99,4 +110,4 @@ const cpuUs = () => {
 };
 const rssMB = () => process.memoryUsage.rss() / 1048576;
 
-module.exports = { APP, HELLO, FRAME_HEAD, now, sleep, makePayload, frameOf, linkedSDK, naiveClient, withTimeout, pace, cpuUs, rssMB };
+module.exports = { APP, HELLO, FRAME_HEAD, now, sleep, makePayload, frameOf, linkedSDK, naiveClient, warmSender, withTimeout, pace, cpuUs, rssMB };
