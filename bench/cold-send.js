@@ -101,7 +101,7 @@ async function main() {
     for (const s of senders) await u.warmSender(s.send, args.warm);
     const cpu = Object.fromEntries(senders.map((s) => [s.name, []]));
     for (let k = 0; k < args.messages; k++) {
-      for (const s of [...senders].sort(() => Math.random() - 0.5)) {
+      for (const s of u.shuffled(senders)) {
         evictCaches();
         await tick();
         const c0 = process.cpuUsage();

@@ -88,7 +88,7 @@ async function runVariant(v, ctx, log) {
       const perMsg = Object.fromEntries(senders.map((s) => [s.name, []]));
       const deadline = Date.now() + (ctx.quick ? SECONDS.quick : SECONDS.full)[rate] * 1000;
       while (Date.now() < deadline) {
-        const order = [...senders].sort(() => Math.random() - 0.5);
+        const order = u.shuffled(senders);
         for (const s of order) {
           const [sent, cpu] = await slice(s.send, rate, ms);
           perMsg[s.name].push(cpu / sent);
