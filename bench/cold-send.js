@@ -97,7 +97,10 @@ async function main() {
   const senders = [{ name: 'idle', send: () => {}, close: async () => {} }];
   let sent = 0;
   try {
-    for (const name of args.senders) senders.push(await makeSender(name, agent.socketPath, payload));
+    // Made and warmed in a random order: of identical SDK copies in one process, the one made first
+    // was the dearest in six runs of seven, by 1 to 5 µs a message (bench/RESULTS.md).
+    const made = u.shuffled(args.senders);
+    for (const name of made) senders.push(await makeSender(name, agent.socketPath, payload));
     for (const s of senders) await u.warmSender(s.send, args.warm);
     const cpu = Object.fromEntries(senders.map((s) => [s.name, []]));
     for (let k = 0; k < args.messages; k++) {
@@ -136,10 +139,11 @@ async function main() {
     const idleAlloc = median(alloc.idle);
     console.log(
       `${process.version}, ${require('node:os').cpus()[0]?.model ?? process.arch}; ${fmt(args.messages)} messages per sender, each after a cache eviction, ` +
-        `timed with ${args.ticks} idle 1 ms tick(s) after it; ${fmt(args.warm)} warm-up messages each; all ${fmt(expected)} messages reached the stand-in`,
+        `timed with ${args.ticks} idle 1 ms tick(s) after it; ${fmt(args.warm)} warm-up messages each; all ${fmt(expected)} messages reached the stand-in; ` +
+        `senders made and warmed in the order ${made.join(', ')}`,
     );
     // Each quantile of a sender less the same quantile of the idle windows.
-    const rows = senders.slice(1).map((s) => [
+    const rows = args.senders.map((name) => senders.find((s) => s.name === name)).map((s) => [
       s.name,
       ...[0.1, 0.25, 0.5, 0.75, 0.9].map((q) => fmt(quantile(cpu[s.name], q) - quantile(cpu.idle, q))),
       alloc[s.name].length ? fmt(median(alloc[s.name]) - idleAlloc) : '–',
