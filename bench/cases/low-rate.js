@@ -135,7 +135,7 @@ function report(runs, ctx) {
   }
   return {
     method:
-      `Every sender in one process, linked to one stand-in agent: the naive client and an SDK per transport, beside an idle pacer. The clock is cut into slices (${SLICE_MS[100]} ms at 100 msg/s, ${SLICE_MS[1_000]} ms at 1 000 msg/s); each slice paces one of them from a 1 ms timer, in a new random order every cycle, for ${SECONDS.full[100]} s at 100 msg/s and ${SECONDS.full[1_000]} s at 1 000 msg/s (${SECONDS.quick[100]} and ${SECONDS.quick[1_000]} s with --quick), after one uncounted cycle. ` +
+      `Every sender in one process, linked to one stand-in agent: the naive client and an SDK per transport, beside an idle pacer. The clock is cut into slices (${SLICE_MS[100]} ms at 100 msg/s, ${SLICE_MS[1_000]} ms at 1 000 msg/s); each slice paces one of them from a 1 ms timer, in a new random order every cycle (every order equally likely), for ${SECONDS.full[100]} s at 100 msg/s and ${SECONDS.full[1_000]} s at 1 000 msg/s (${SECONDS.quick[100]} and ${SECONDS.quick[1_000]} s with --quick), after one uncounted cycle. ` +
       `Before any of it, each sender sends ${fmt(WARM_MSGS)} messages, one per event-loop turn, so that what is measured is the steady state of a board that has been sending for a while, not V8 compiling the senders' code. ` +
       `A sender's CPU per message is the median over its slices of process CPU (user + system) divided by messages; "net" subtracts the idle slices' median (what the timer costs by itself). ${ROUNDS} rounds, each a fresh process; the verdict is the median of the per-round ratios naive ÷ SDK, with their range.`,
     tables: [
