@@ -97,8 +97,8 @@ async function main() {
   const senders = [{ name: 'idle', send: () => {}, close: async () => {} }];
   let sent = 0;
   try {
-    // Made and warmed in a random order: of identical SDK copies in one process, the one made first
-    // was the dearest in six runs of seven, by 1 to 5 µs a message (bench/RESULTS.md).
+    // Made and warmed in a random order: of SDK builds in one process that otherwise cost the same,
+    // the one made first was the dearest in six runs of seven, by 1 to 5 µs a message (RESULTS.md).
     const made = u.shuffled(args.senders);
     for (const name of made) senders.push(await makeSender(name, agent.socketPath, payload));
     for (const s of senders) await u.warmSender(s.send, args.warm);
